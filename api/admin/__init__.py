@@ -1,0 +1,1 @@
+"""Endpoints of the campaign office: accounts, imports, planning, progress."""

@@ -1,0 +1,1 @@
+"""Logging in, refreshing and revoking tokens, enrolling a courier's phone."""

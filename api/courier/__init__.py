@@ -1,0 +1,1 @@
+"""Endpoints of the phone app: profile, sync, photos, results, discoveries."""

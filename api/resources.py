@@ -1,0 +1,8 @@
+"""The list of blueprints the app registers, one per audience."""
+
+from api.admin.routes import blp as admin_blp
+from api.auth.routes import blp as auth_blp
+from api.courier.routes import blp as courier_blp
+from api.meta import blp as meta_blp
+
+BLUEPRINTS = [meta_blp, auth_blp, admin_blp, courier_blp]

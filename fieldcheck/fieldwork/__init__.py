@@ -1,0 +1,1 @@
+"""Fieldwork: visit results submitted by couriers, sync and discoveries."""

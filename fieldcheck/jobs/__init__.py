@@ -1,0 +1,1 @@
+"""Background jobs: progress kept in the database, run by RQ or an in-process thread."""

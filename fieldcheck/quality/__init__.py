@@ -1,0 +1,1 @@
+"""Quality checks on visit results: flags with measured value and threshold."""

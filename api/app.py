@@ -14,6 +14,7 @@ from api.extensions import Api, Services, close_db_session
 from fieldcheck.auth.ratelimit import make_rate_limiter
 from fieldcheck.config import Settings
 from fieldcheck.db import make_engine, make_session_factory
+from fieldcheck.jobs.service import make_runner
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["fieldcheck"] = Services(
         settings=settings,
         sessions=make_session_factory(engine),
-        limiter=make_rate_limiter(settings.redis_url, config.get("RATE_LIMIT_PREFIX",
-                                                                 "fieldcheck:rl:")),
+        limiter=make_rate_limiter(
+            settings.redis_url, config.get("RATE_LIMIT_PREFIX", "fieldcheck:rl:")
+        ),
+        jobs=make_runner(settings.redis_url, engine, config.get("JOB_QUEUE", "fieldcheck")),
     )
     app.teardown_appcontext(close_db_session)
     if config.get("BEHIND_PROXY"):

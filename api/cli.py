@@ -34,7 +34,7 @@ def _fail(exc: FieldcheckError) -> None:
 def main(verbose: bool) -> None:
     """fieldcheck: door-to-door registry verification campaigns."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
@@ -72,14 +72,20 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "supervisor", "courier", "official"]),
-              required=True)
-@click.option("--bureau", type=click.Choice(["tax", "commerce"]), default=None,
-              help="For officials: whose registry they read.")
+@click.option(
+    "--role", type=click.Choice(["admin", "supervisor", "courier", "official"]), required=True
+)
+@click.option(
+    "--bureau",
+    type=click.Choice(["tax", "commerce"]),
+    default=None,
+    help="For officials: whose registry they read.",
+)
 @click.option("--name", "display_name", default="", help="Display name.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def user_add(username: str, role: str, bureau: str | None, display_name: str,
-             password_stdin: bool) -> None:
+def user_add(
+    username: str, role: str, bureau: str | None, display_name: str, password_stdin: bool
+) -> None:
     """Create an account; the password comes from a prompt or standard input."""
     from fieldcheck.auth.service import create_user
     from fieldcheck.db import make_engine, make_session_factory
@@ -91,8 +97,14 @@ def user_add(username: str, role: str, bureau: str | None, display_name: str,
     engine = make_engine(_database_url(_settings("dev")))
     with make_session_factory(engine)() as session:
         try:
-            created = create_user(session, username=username, role=role, bureau=bureau,
-                                  display_name=display_name, password=password)
+            created = create_user(
+                session,
+                username=username,
+                role=role,
+                bureau=bureau,
+                display_name=display_name,
+                password=password,
+            )
         except FieldcheckError as exc:
             _fail(exc)
     click.echo(f"created {created.role} {created.username} (id {created.id})")
@@ -132,8 +144,7 @@ def demo(port: int, no_serve: bool, businesses: int) -> None:
     settings = _settings("demo")
     url = _database_url(settings)
     settings = dataclasses.replace(settings, database_url=url)
-    summary = prepare_demo(settings, businesses=businesses,
-                           say=lambda m: click.echo(m, err=True))
+    summary = prepare_demo(settings, businesses=businesses, say=lambda m: click.echo(m, err=True))
     base = f"http://127.0.0.1:{port}"
     click.echo("")
     click.echo(f"fieldcheck demo: {base}/api/v1/openapi.json")
@@ -143,11 +154,115 @@ def demo(port: int, no_serve: bool, businesses: int) -> None:
     for account in summary.accounts:
         click.echo(f"    {account.role:<10} {account.username:<12} {account.password}")
     admin_password = summary.accounts[0].password
-    click.echo(f"  try: curl -s {base}/api/v1/auth/login -H 'Content-Type: application/json' "
-               f"-d '{{\"username\": \"admin\", \"password\": \"{admin_password}\"}}'")
+    click.echo(
+        f"  try: curl -s {base}/api/v1/auth/login -H 'Content-Type: application/json' "
+        f'-d \'{{"username": "admin", "password": "{admin_password}"}}\''
+    )
     if no_serve:
         return
     from api.app import create_app
     from api.serving import serve as gunicorn_serve
 
     gunicorn_serve(create_app({"SETTINGS": settings}), host="127.0.0.1", port=port)
+
+
+def _engine_and_settings() -> tuple[object, Settings]:
+    from fieldcheck.db import make_engine
+
+    settings = _settings("dev")
+    url = _database_url(settings)
+    return make_engine(url), dataclasses.replace(settings, database_url=url)
+
+
+def _run_job_with_progress(engine: object, job_id: int) -> dict[str, object]:
+    """Run a job in a thread of this process, drawing its progress until it ends."""
+    import threading
+    import time
+
+    from tqdm import tqdm
+
+    from fieldcheck.db import make_session_factory
+    from fieldcheck.jobs.models import Job
+    from fieldcheck.jobs.service import execute_job
+
+    thread = threading.Thread(target=execute_job, args=(engine, job_id), daemon=True)
+    thread.start()
+    sessions = make_session_factory(engine)  # type: ignore[arg-type]
+    with tqdm(unit=" rows", dynamic_ncols=True, file=sys.stderr) as bar:
+        while True:
+            with sessions() as session:
+                job = session.get(Job, job_id)
+                assert job is not None
+                bar.set_description(job.phase)
+                if job.total:
+                    bar.total = job.total
+                bar.n = job.done
+                bar.refresh()
+                if job.state in ("succeeded", "failed"):
+                    return {"state": job.state, "error": job.error, "result": job.result}
+            time.sleep(0.3)
+
+
+@main.command("import")
+@click.argument("kind", type=click.Choice(["tax", "commerce", "gazetteer"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    metavar="FIELD=HEADER",
+    help="Read FIELD from the column headed HEADER (repeatable).",
+)
+@click.option(
+    "--crs",
+    type=click.Choice(["wgs84", "gcj02", "bd09"]),
+    default="wgs84",
+    show_default=True,
+    help="Coordinate system of a gazetteer's points.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def import_file(kind: str, file: str, mappings: tuple[str, ...], crs: str, as_json: bool) -> None:
+    """Import a bureau list (tax, commerce) or the postal gazetteer."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from fieldcheck.db import make_session_factory
+    from fieldcheck.registry.service import ImportRequest, request_import
+
+    mapping = dict(m.split("=", 1) for m in mappings) or None
+    path = Path(file).resolve()
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    engine, _ = _engine_and_settings()
+    with make_session_factory(engine)() as session:  # type: ignore[arg-type]
+        job = request_import(
+            session,
+            request=ImportRequest(
+                kind=kind,
+                path=path,
+                filename=path.name,
+                sha256=digest.hexdigest(),
+                mapping=mapping,
+                crs=crs,
+            ),
+            actor_id=None,
+        )
+        job_id, state, result = job.id, job.state, job.result
+    outcome = (
+        {"state": state, "error": None, "result": result}
+        if state != "queued"
+        else _run_job_with_progress(engine, job_id)
+    )
+    if as_json:
+        click.echo(json.dumps(outcome, ensure_ascii=False, indent=2))
+    else:
+        click.echo(f"{kind} import {outcome['state']}")
+        if outcome["error"]:
+            click.echo(f"  {outcome['error']}")
+        for key, value in (outcome["result"] or {}).items():
+            click.echo(f"  {key}: {value}")
+    if outcome["state"] != "succeeded":
+        sys.exit(1)

@@ -106,8 +106,13 @@ def http_exception_response(error: HTTPException) -> Response:
         detail = "The request body is not valid JSON."
     if status >= 500:
         detail = "The server could not complete the request."
-    return problem_response(status, code=data.get("code", code), detail=detail, errors=errors,
-                            headers=data.get("headers"))
+    return problem_response(
+        status,
+        code=data.get("code", code),
+        detail=detail,
+        errors=errors,
+        headers=data.get("headers"),
+    )
 
 
 def domain_error_response(error: domain.FieldcheckError) -> Response:
@@ -123,17 +128,22 @@ def domain_error_response(error: domain.FieldcheckError) -> Response:
     extra = {k: v for k, v in error.details.items() if k != "retry_after"} or None
     if status >= 500:
         log.error("request failed: %s", error)
-        return problem_response(status, code=error.code,
-                                detail="The server could not complete the request.",
-                                headers=headers)
-    return problem_response(status, code=error.code, detail=error.message, errors=errors,
-                            headers=headers, extra=extra)
+        return problem_response(
+            status,
+            code=error.code,
+            detail="The server could not complete the request.",
+            headers=headers,
+        )
+    return problem_response(
+        status, code=error.code, detail=error.message, errors=errors, headers=headers, extra=extra
+    )
 
 
 def unexpected_error_response(error: Exception) -> Response:
     log.exception("request failed")
-    return problem_response(500, code="internal",
-                            detail="The server could not complete the request.")
+    return problem_response(
+        500, code="internal", detail="The server could not complete the request."
+    )
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.errors import ProblemSchema, http_exception_response
 from fieldcheck.auth.ratelimit import RateLimiter
 from fieldcheck.config import Settings
+from fieldcheck.jobs.service import JobRunner
 
 
 class Api(flask_smorest.Api):
@@ -66,6 +67,7 @@ class Services:
     settings: Settings
     sessions: sessionmaker[Session]
     limiter: RateLimiter
+    jobs: JobRunner
     extra: dict[str, Any] = field(default_factory=dict)
 
 

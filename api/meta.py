@@ -31,7 +31,10 @@ def readyz() -> dict[str, str] | Response:
     try:
         db_session().execute(sa.text("SELECT 1"))
     except sa.exc.SQLAlchemyError:
-        return problem_response(503, code="database_unavailable",
-                                detail="the database cannot be reached",
-                                headers={"Retry-After": "5"})
+        return problem_response(
+            503,
+            code="database_unavailable",
+            detail="the database cannot be reached",
+            headers={"Retry-After": "5"},
+        )
     return {"status": "ok"}

@@ -34,8 +34,11 @@ def encode_cursor(after: int) -> str:
 
 class PageArgsSchema(Schema):
     limit = ma.fields.Integer(load_default=100, validate=ma.validate.Range(1, MAX_LIMIT))
-    cursor = CursorField(load_default=None, allow_none=True,
-                         metadata={"description": "`next_cursor` of the previous page"})
+    cursor = CursorField(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "`next_cursor` of the previous page"},
+    )
 
 
 def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
@@ -49,8 +52,9 @@ def page_schema(item_schema: type[ma.Schema], name: str) -> type[ma.Schema]:
     )
 
 
-def fetch_page(session: Session, query: sa.Select[Any], id_column: Any, *,
-               limit: int, cursor: int | None) -> dict[str, Any]:
+def fetch_page(
+    session: Session, query: sa.Select[Any], id_column: Any, *, limit: int, cursor: int | None
+) -> dict[str, Any]:
     """Run `query` for one page after `cursor`, keyset-paginated on `id_column`."""
     if cursor is not None:
         query = query.where(id_column > cursor)

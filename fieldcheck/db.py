@@ -45,6 +45,9 @@ def make_engine(url: str, **kwargs: object) -> sa.Engine:
 
 
 def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
+    # Every model must be imported before a session resolves foreign keys between them.
+    import fieldcheck.models  # noqa: F401
+
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 

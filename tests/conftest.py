@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fieldcheck.config import Settings
 from fieldcheck.db import make_engine
 from tests.builders import TEST_SECRET
+from tests.s3_server import s3_server  # noqa: F401  (a session fixture: moto over HTTP)
 
 
 def _admin_url() -> str:
@@ -44,9 +45,7 @@ class Databases:
         self.created: list[str] = []
 
     def url(self, name: str) -> str:
-        return sa.make_url(self.admin_url).set(database=name).render_as_string(
-            hide_password=False
-        )
+        return sa.make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
 
     def create(self, suffix: str, *, template: str | None = None) -> str:
         name = f"{self.prefix}_{suffix}"
@@ -109,8 +108,9 @@ def connection(engine: sa.Engine) -> Iterator[sa.Connection]:
 @pytest.fixture
 def session_factory(connection: sa.Connection) -> sessionmaker[Session]:
     # Code under test may commit: each commit only releases a savepoint of the outer transaction.
-    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
-                        expire_on_commit=False)
+    return sessionmaker(
+        bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+    )
 
 
 @pytest.fixture
@@ -154,8 +154,12 @@ def settings(database_url: str, redis_url: str, tmp_path: Any) -> Settings:
 
 @pytest.fixture
 def app_config(settings: Settings, engine: sa.Engine, redis_prefix: str) -> dict[str, Any]:
-    return {"SETTINGS": settings, "ENGINE": engine, "RATE_LIMIT_PREFIX": redis_prefix,
-            "TESTING": True}
+    return {
+        "SETTINGS": settings,
+        "ENGINE": engine,
+        "RATE_LIMIT_PREFIX": redis_prefix,
+        "TESTING": True,
+    }
 
 
 @pytest.fixture

@@ -14,8 +14,12 @@ from api.security import current_user
 from fieldcheck.auth import service
 from fieldcheck.auth.models import User
 
-blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin",
-                description="Campaign office: accounts, imports, planning, progress")
+blp = Blueprint(
+    "admin",
+    __name__,
+    url_prefix="/api/v1/admin",
+    description="Campaign office: accounts, imports, planning, progress",
+)
 
 
 @blp.post("/users")
@@ -34,8 +38,9 @@ def create_user(body: dict[str, Any]) -> User:
 @blp.response(200, UserPageSchema)
 def list_users(args: dict[str, Any]) -> dict[str, Any]:
     """List accounts"""
-    return fetch_page(db_session(), sa.select(User), User.id, limit=args["limit"],
-                      cursor=args["cursor"])
+    return fetch_page(
+        db_session(), sa.select(User), User.id, limit=args["limit"], cursor=args["cursor"]
+    )
 
 
 @blp.post("/users/<int:user_id>/enrolment-code")

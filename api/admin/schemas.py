@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
+from flask_smorest.fields import Upload
 
 from api.auth.schemas import UserSchema
 from api.extensions import Schema
-from api.pagination import page_schema
+from api.pagination import PageArgsSchema, page_schema
 from fieldcheck.auth.models import BUREAUS, ROLES
 
 
 class UserCreateSchema(Schema):
     username = ma.fields.String(required=True, validate=ma.validate.Length(1, 64))
-    password = ma.fields.String(load_default=None, allow_none=True, load_only=True,
-                                validate=ma.validate.Length(10, 1024),
-                                metadata={"description": "Couriers may have none and enrol"})
+    password = ma.fields.String(
+        load_default=None,
+        allow_none=True,
+        load_only=True,
+        validate=ma.validate.Length(10, 1024),
+        metadata={"description": "Couriers may have none and enrol"},
+    )
     role = ma.fields.String(required=True, validate=ma.validate.OneOf(ROLES))
-    bureau = ma.fields.String(load_default=None, allow_none=True,
-                              validate=ma.validate.OneOf(BUREAUS))
+    bureau = ma.fields.String(
+        load_default=None, allow_none=True, validate=ma.validate.OneOf(BUREAUS)
+    )
     display_name = ma.fields.String(load_default="", validate=ma.validate.Length(0, 128))
     may_see_id_numbers = ma.fields.Boolean(load_default=False)
 
@@ -28,3 +36,136 @@ UserPageSchema = page_schema(UserSchema, "UserPageSchema")
 class EnrolmentCodeSchema(Schema):
     code = ma.fields.String(dump_only=True, metadata={"description": "Shown once"})
     expires_at = ma.fields.DateTime(dump_only=True)
+
+
+class JobSchema(Schema):
+    id = ma.fields.Integer(dump_only=True)
+    kind = ma.fields.String(dump_only=True)
+    state = ma.fields.String(
+        dump_only=True, metadata={"description": "queued, running, succeeded or failed"}
+    )
+    phase = ma.fields.String(dump_only=True)
+    done = ma.fields.Integer(dump_only=True, metadata={"description": "Rows (or items) done"})
+    total = ma.fields.Integer(dump_only=True, allow_none=True)
+    result = ma.fields.Dict(dump_only=True, allow_none=True)
+    error = ma.fields.String(dump_only=True, allow_none=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+    started_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+    finished_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+
+
+class ImportUploadSchema(Schema):
+    kind = ma.fields.String(
+        required=True, validate=ma.validate.OneOf(("tax", "commerce", "gazetteer"))
+    )
+    mapping = ma.fields.String(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": 'JSON object field -> header text, e.g. {"name": "企业名称"}'},
+    )
+    crs = ma.fields.String(
+        load_default="wgs84",
+        validate=ma.validate.OneOf(("wgs84", "gcj02", "bd09")),
+        metadata={"description": "CRS of a gazetteer's points"},
+    )
+
+
+class ImportFileSchema(Schema):
+    file = Upload(required=True, metadata={"description": "CSV (UTF-8/GB18030), XLSX or XLS"})
+
+
+class ImportBatchSchema(Schema):
+    id = ma.fields.Integer(dump_only=True)
+    kind = ma.fields.String(dump_only=True)
+    filename = ma.fields.String(dump_only=True)
+    sha256 = ma.fields.String(dump_only=True)
+    state = ma.fields.String(dump_only=True)
+    rows_read = ma.fields.Integer(dump_only=True)
+    rows_imported = ma.fields.Integer(dump_only=True)
+    rows_rejected = ma.fields.Integer(dump_only=True)
+    summary = ma.fields.Dict(dump_only=True)
+    job_id = ma.fields.Integer(dump_only=True, allow_none=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+    finished_at = ma.fields.DateTime(dump_only=True, allow_none=True)
+
+
+ImportBatchPageSchema = page_schema(ImportBatchSchema, "ImportBatchPageSchema")
+
+
+class ImportIssueSchema(Schema):
+    row_number = ma.fields.Integer(dump_only=True, allow_none=True)
+    column = ma.fields.String(dump_only=True, allow_none=True)
+    value = ma.fields.String(dump_only=True, allow_none=True)
+    reason = ma.fields.String(dump_only=True)
+    severity = ma.fields.String(dump_only=True)
+
+
+ImportIssuePageSchema = page_schema(ImportIssueSchema, "ImportIssuePageSchema")
+
+
+class SourceRecordSchema(Schema):
+    id = ma.fields.Integer(dump_only=True)
+    bureau = ma.fields.String(dump_only=True)
+    import_id = ma.fields.Integer(dump_only=True, attribute="batch_id")
+    row_number = ma.fields.Integer(dump_only=True)
+    source_key = ma.fields.String(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    address = ma.fields.String(dump_only=True, allow_none=True)
+    uscc = ma.fields.String(dump_only=True, allow_none=True)
+    tin = ma.fields.String(dump_only=True, allow_none=True)
+    reg_status = ma.fields.String(dump_only=True, allow_none=True)
+    link_reason = ma.fields.String(dump_only=True, allow_none=True)
+    link_score = ma.fields.Float(dump_only=True, allow_none=True)
+
+
+class LocationSchema(Schema):
+    lon = ma.fields.Float(dump_only=True, allow_none=True)
+    lat = ma.fields.Float(dump_only=True, allow_none=True)
+    crs = ma.fields.Constant("wgs84", dump_only=True)
+    precision = ma.fields.String(dump_only=True, attribute="location_precision")
+    source = ma.fields.String(dump_only=True, allow_none=True, attribute="location_source")
+
+
+class BusinessSchema(Schema):
+    id = ma.fields.Integer(dump_only=True)
+    origin = ma.fields.String(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    address = ma.fields.String(dump_only=True, allow_none=True)
+    town = ma.fields.String(dump_only=True, allow_none=True)
+    uscc = ma.fields.String(dump_only=True, allow_none=True)
+    location = ma.fields.Method("dump_location", dump_only=True)
+    records = ma.fields.List(ma.fields.Nested(SourceRecordSchema), dump_only=True)
+
+    def dump_location(self, view: Any) -> dict[str, Any]:
+        return LocationSchema().dump(view)
+
+
+BusinessPageSchema = page_schema(BusinessSchema, "BusinessPageSchema")
+
+
+class BusinessQueryArgsSchema(PageArgsSchema):
+    town = ma.fields.String(load_default=None, metadata={"description": "e.g. 古山镇"})
+    link_reason = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.OneOf(
+            ("same_code", "name_address", "same_name_town", "new", "manual_merge", "manual_split")
+        ),
+    )
+    location_precision = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.OneOf(("address", "township", "ambiguous", "unlocated", "visit")),
+    )
+
+
+class MergeSchema(Schema):
+    business_ids = ma.fields.List(
+        ma.fields.Integer(), required=True, validate=ma.validate.Length(2, 50)
+    )
+    reason = ma.fields.String(load_default=None, validate=ma.validate.Length(0, 500))
+
+
+class SplitSchema(Schema):
+    record_ids = ma.fields.List(
+        ma.fields.Integer(), required=True, validate=ma.validate.Length(1, 500)
+    )
+    reason = ma.fields.String(load_default=None, validate=ma.validate.Length(0, 500))

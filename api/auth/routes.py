@@ -8,8 +8,12 @@ from api.security import client_address, current_user
 from fieldcheck.auth import service
 from fieldcheck.auth.models import User
 
-blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
-                description="Tokens for every role; phone enrolment for couriers")
+blp = Blueprint(
+    "auth",
+    __name__,
+    url_prefix="/api/v1/auth",
+    description="Tokens for every role; phone enrolment for couriers",
+)
 
 
 @blp.post("/login")
@@ -20,9 +24,14 @@ blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth",
 def login(body: dict[str, str]) -> service.TokenPair:
     """Log in with a username and password"""
     svc = services()
-    return service.log_in(db_session(), username=body["username"], password=body["password"],
-                          client_address=client_address(), limiter=svc.limiter,
-                          settings=svc.settings)
+    return service.log_in(
+        db_session(),
+        username=body["username"],
+        password=body["password"],
+        client_address=client_address(),
+        limiter=svc.limiter,
+        settings=svc.settings,
+    )
 
 
 @blp.post("/refresh")
@@ -35,8 +44,9 @@ def refresh(body: dict[str, str]) -> service.TokenPair:
     The refresh token is rotated: the old one stops working. Presenting an old one again
     revokes every token of that login.
     """
-    return service.refresh_tokens(db_session(), refresh_token=body["refresh_token"],
-                                  settings=services().settings)
+    return service.refresh_tokens(
+        db_session(), refresh_token=body["refresh_token"], settings=services().settings
+    )
 
 
 @blp.post("/logout")
@@ -54,9 +64,12 @@ def logout(body: dict[str, str]) -> None:
 @blp.alt_response(401, description="Invalid, used or expired code")
 def enrol(body: dict[str, str]) -> service.TokenPair:
     """Exchange a courier's one-time enrolment code for tokens"""
-    return service.enrol_device(db_session(), code=body["code"],
-                                client_address=client_address(),
-                                settings=services().settings)
+    return service.enrol_device(
+        db_session(),
+        code=body["code"],
+        client_address=client_address(),
+        settings=services().settings,
+    )
 
 
 @blp.get("/me")

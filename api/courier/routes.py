@@ -7,8 +7,12 @@ from api.extensions import Blueprint
 from api.security import current_user
 from fieldcheck.auth.models import User
 
-blp = Blueprint("courier", __name__, url_prefix="/api/v1/courier",
-                description="The phone app's contract with the server")
+blp = Blueprint(
+    "courier",
+    __name__,
+    url_prefix="/api/v1/courier",
+    description="The phone app's contract with the server",
+)
 
 
 @blp.get("/me")

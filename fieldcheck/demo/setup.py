@@ -47,8 +47,14 @@ def _reset_accounts(session: sa.orm.Session) -> list[DemoAccount]:
         password = secrets.token_urlsafe(9)
         user = session.scalar(sa.select(User).where(User.username == username))
         if user is None:
-            add_user(session, username=username, role=role, bureau=bureau, password=password,
-                     display_name=f"demo {username}")
+            add_user(
+                session,
+                username=username,
+                role=role,
+                bureau=bureau,
+                password=password,
+                display_name=f"demo {username}",
+            )
         else:
             user.password_hash = hash_password(password)
             user.active = True
@@ -56,8 +62,9 @@ def _reset_accounts(session: sa.orm.Session) -> list[DemoAccount]:
     return accounts
 
 
-def prepare_demo(settings: Settings, *, businesses: int = 300,
-                 say: Callable[[str], None] = log.info) -> DemoSummary:
+def prepare_demo(
+    settings: Settings, *, businesses: int = 300, say: Callable[[str], None] = log.info
+) -> DemoSummary:
     """Bring the database to head and load the demo data; safe to run again."""
     assert settings.database_url
     say("migrating the database")

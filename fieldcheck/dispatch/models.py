@@ -14,8 +14,15 @@ from fieldcheck.db import Base, utcnow
 from fieldcheck.errors import ConflictError
 from fieldcheck.types import Point, Polygon, StrEnum, Timestamp
 
-VISIT_STATES = ("planned", "assigned", "submitted", "accepted", "rejected", "recheck_ordered",
-                "withdrawn")
+VISIT_STATES = (
+    "planned",
+    "assigned",
+    "submitted",
+    "accepted",
+    "rejected",
+    "recheck_ordered",
+    "withdrawn",
+)
 VISIT_KINDS = ("first", "recheck")
 CAMPAIGN_STATES = ("draft", "planned", "active", "closed")
 

@@ -83,6 +83,7 @@ class SourceRecord(Base):
     __tablename__ = "source_records"
     __table_args__ = (
         sa.Index("ix_source_records_bureau_key_current", "bureau", "source_key", "is_current"),
+        sa.Index("ix_source_records_road_number", "road", "number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -101,6 +102,8 @@ class SourceRecord(Base):
     address: Mapped[str | None] = mapped_column(sa.Text)
     address_key: Mapped[str | None] = mapped_column(sa.Text)
     town: Mapped[str | None] = mapped_column(sa.String(32))
+    road: Mapped[str | None] = mapped_column(sa.String(64))
+    number: Mapped[str | None] = mapped_column(sa.String(16))
     reg_status: Mapped[str | None] = mapped_column(sa.String(32))
     is_current: Mapped[bool] = mapped_column(default=True)
     business_id: Mapped[int | None] = mapped_column(

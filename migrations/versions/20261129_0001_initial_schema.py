@@ -134,6 +134,7 @@ def upgrade() -> None:
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_jobs_created_by_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_jobs'))
@@ -266,6 +267,8 @@ def upgrade() -> None:
     sa.Column('address', sa.Text(), nullable=True),
     sa.Column('address_key', sa.Text(), nullable=True),
     sa.Column('town', sa.String(length=32), nullable=True),
+    sa.Column('road', sa.String(length=64), nullable=True),
+    sa.Column('number', sa.String(length=16), nullable=True),
     sa.Column('reg_status', sa.String(length=32), nullable=True),
     sa.Column('is_current', sa.Boolean(), nullable=False),
     sa.Column('business_id', sa.Integer(), nullable=True),
@@ -278,6 +281,7 @@ def upgrade() -> None:
     op.create_index(op.f('ix_source_records_batch_id'), 'source_records', ['batch_id'], unique=False)
     op.create_index('ix_source_records_bureau_key_current', 'source_records', ['bureau', 'source_key', 'is_current'], unique=False)
     op.create_index(op.f('ix_source_records_business_id'), 'source_records', ['business_id'], unique=False)
+    op.create_index('ix_source_records_road_number', 'source_records', ['road', 'number'], unique=False)
     op.create_index(op.f('ix_source_records_uscc'), 'source_records', ['uscc'], unique=False)
     op.create_geospatial_table('visit_results',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -350,6 +354,7 @@ def downgrade() -> None:
     op.drop_geospatial_index('idx_visit_results_position', table_name='visit_results', postgresql_using='gist', column_name='position')
     op.drop_geospatial_table('visit_results')
     op.drop_index(op.f('ix_source_records_uscc'), table_name='source_records')
+    op.drop_index('ix_source_records_road_number', table_name='source_records')
     op.drop_index(op.f('ix_source_records_business_id'), table_name='source_records')
     op.drop_index('ix_source_records_bureau_key_current', table_name='source_records')
     op.drop_index(op.f('ix_source_records_batch_id'), table_name='source_records')

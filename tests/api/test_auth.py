@@ -27,8 +27,13 @@ def test_login_returns_tokens_and_user(client, session):
     body = response.json
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 900
-    assert body["user"] == {"id": user.id, "username": "sue", "display_name": "",
-                            "role": "supervisor", "bureau": None}
+    assert body["user"] == {
+        "id": user.id,
+        "username": "sue",
+        "display_name": "",
+        "role": "supervisor",
+        "bureau": None,
+    }
     me = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.json["username"] == "sue"
 
@@ -59,8 +64,9 @@ def test_login_success_and_failure_are_audited(client, session):
 
 def test_expired_access_token_returns_401(client, session):
     user = make_user(session)
-    response = client.get("/api/v1/auth/me",
-                          headers={"Authorization": f"Bearer {token_for(user, ttl_s=-5)}"})
+    response = client.get(
+        "/api/v1/auth/me", headers={"Authorization": f"Bearer {token_for(user, ttl_s=-5)}"}
+    )
     assert response.status_code == 401
     assert response.json["detail"] == "access token expired"
 
@@ -78,9 +84,18 @@ def test_tampered_access_token_returns_401(client, session):
 def test_access_token_for_another_audience_returns_401(client, session):
     user = make_user(session)
     now = datetime.now(UTC)
-    token = jwt.encode({"iss": "fieldcheck", "aud": "some-other-api", "sub": str(user.id),
-                        "role": "admin", "iat": now, "exp": now + timedelta(minutes=5)},
-                       TEST_SECRET, algorithm="HS256")
+    token = jwt.encode(
+        {
+            "iss": "fieldcheck",
+            "aud": "some-other-api",
+            "sub": str(user.id),
+            "role": "admin",
+            "iat": now,
+            "exp": now + timedelta(minutes=5),
+        },
+        TEST_SECRET,
+        algorithm="HS256",
+    )
     response = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert response.json["detail"] == "access token is not meant for this API"
@@ -98,16 +113,18 @@ def test_refresh_rotates_the_refresh_token(client, session):
     second = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert second.status_code == 200
     assert second.json["refresh_token"] != first["refresh_token"]
-    third = client.post("/api/v1/auth/refresh",
-                        json={"refresh_token": second.json["refresh_token"]})
+    third = client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": second.json["refresh_token"]}
+    )
     assert third.status_code == 200
 
 
 def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(client, session):
     make_user(session, username="reuse")
     first = login(client, "reuse").json
-    second = client.post("/api/v1/auth/refresh",
-                         json={"refresh_token": first["refresh_token"]}).json
+    second = client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]}
+    ).json
     replay = client.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert replay.status_code == 401
     assert "revoked" in replay.json["detail"]
@@ -150,8 +167,16 @@ def test_courier_calling_an_admin_endpoint_gets_403(client, session):
 
 def test_admin_creates_a_user(client, session):
     admin = make_user(session)
-    response = client.post("/api/v1/admin/users", headers=auth(admin), json={
-        "username": "tax1", "password": "long enough pw", "role": "official", "bureau": "tax"})
+    response = client.post(
+        "/api/v1/admin/users",
+        headers=auth(admin),
+        json={
+            "username": "tax1",
+            "password": "long enough pw",
+            "role": "official",
+            "bureau": "tax",
+        },
+    )
     assert response.status_code == 201
     body = response.json
     body.pop("id")
@@ -160,18 +185,25 @@ def test_admin_creates_a_user(client, session):
 
 def test_official_without_bureau_is_refused_field_by_field(client, session):
     admin = make_user(session)
-    response = client.post("/api/v1/admin/users", headers=auth(admin), json={
-        "username": "tax2", "password": "long enough pw", "role": "official"})
+    response = client.post(
+        "/api/v1/admin/users",
+        headers=auth(admin),
+        json={"username": "tax2", "password": "long enough pw", "role": "official"},
+    )
     assert response.status_code == 422
-    assert response.json["errors"] == {"json": {"bureau": [
-        "An official needs a bureau, one of: tax, commerce."]}}
+    assert response.json["errors"] == {
+        "json": {"bureau": ["An official needs a bureau, one of: tax, commerce."]}
+    }
 
 
 def test_duplicate_username_returns_409(client, session):
     admin = make_user(session)
     make_user(session, username="dup")
-    response = client.post("/api/v1/admin/users", headers=auth(admin), json={
-        "username": "dup", "password": "long enough pw", "role": "supervisor"})
+    response = client.post(
+        "/api/v1/admin/users",
+        headers=auth(admin),
+        json={"username": "dup", "password": "long enough pw", "role": "supervisor"},
+    )
     assert response.status_code == 409
 
 
@@ -191,10 +223,12 @@ def test_enrolment_code_is_exchanged_for_tokens_once(client, session):
 def test_expired_enrolment_code_is_refused(client, session):
     admin = make_user(session)
     courier = make_user(session, role="courier", password=None)
-    code = client.post(f"/api/v1/admin/users/{courier.id}/enrolment-code",
-                       headers=auth(admin)).json["code"]
-    session.execute(sa.update(EnrolmentCode).values(
-        expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    code = client.post(
+        f"/api/v1/admin/users/{courier.id}/enrolment-code", headers=auth(admin)
+    ).json["code"]
+    session.execute(
+        sa.update(EnrolmentCode).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
     response = client.post("/api/v1/auth/enrol", json={"code": code})
     assert response.status_code == 401
 
@@ -202,8 +236,9 @@ def test_expired_enrolment_code_is_refused(client, session):
 def test_enrolment_code_only_for_couriers(client, session):
     admin = make_user(session)
     supervisor = make_user(session, role="supervisor")
-    response = client.post(f"/api/v1/admin/users/{supervisor.id}/enrolment-code",
-                           headers=auth(admin))
+    response = client.post(
+        f"/api/v1/admin/users/{supervisor.id}/enrolment-code", headers=auth(admin)
+    )
     assert response.status_code == 422
 
 
@@ -211,8 +246,9 @@ def test_enrolment_code_only_for_couriers(client, session):
 def fast_window_app(app_config, session_factory):
     from api.app import create_app
 
-    settings = dataclasses.replace(app_config["SETTINGS"], login_limit_per_account=3,
-                                   login_window_s=2)
+    settings = dataclasses.replace(
+        app_config["SETTINGS"], login_limit_per_account=3, login_window_s=2
+    )
     app = create_app({**app_config, "SETTINGS": settings})
     app.extensions["fieldcheck"].sessions = session_factory
     return app

@@ -7,16 +7,16 @@ from tests.builders import auth, make_user
 
 
 def test_malformed_json_returns_400_problem(client):
-    response = client.post("/api/v1/auth/login", data="{not json",
-                           content_type="application/json")
+    response = client.post("/api/v1/auth/login", data="{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.mimetype == "application/problem+json"
     assert response.json["detail"] == "The request body is not valid JSON."
 
 
 def test_unknown_field_returns_422_with_field_errors(client):
-    response = client.post("/api/v1/auth/login",
-                           json={"username": "a", "password": "b", "remember": True})
+    response = client.post(
+        "/api/v1/auth/login", json={"username": "a", "password": "b", "remember": True}
+    )
     assert response.status_code == 422
     assert response.json["errors"] == {"json": {"remember": ["Unknown field."]}}
 
@@ -28,8 +28,11 @@ def test_missing_field_returns_422_naming_it(client):
 
 
 def test_wrong_content_type_returns_415(client):
-    response = client.post("/api/v1/auth/login", data="username=a&password=b",
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/api/v1/auth/login",
+        data="username=a&password=b",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 415
     assert response.json["code"] == "unsupported_media_type"
 
@@ -37,8 +40,9 @@ def test_wrong_content_type_returns_415(client):
 def test_oversized_body_returns_413(app_config, session_factory):
     app = create_app({**app_config, "MAX_CONTENT_LENGTH": 1024})
     app.extensions["fieldcheck"].sessions = session_factory
-    response = app.test_client().post("/api/v1/auth/login",
-                                      json={"username": "a", "password": "b" * 4096})
+    response = app.test_client().post(
+        "/api/v1/auth/login", json={"username": "a", "password": "b" * 4096}
+    )
     assert response.status_code == 413
     assert response.mimetype == "application/problem+json"
 
@@ -68,8 +72,9 @@ def test_users_are_paged_with_cursors(client, session):
         make_user(session, role="supervisor")
     first = client.get("/api/v1/admin/users?limit=3", headers=auth(admin)).json
     assert len(first["items"]) == 3
-    second = client.get(f"/api/v1/admin/users?limit=3&cursor={first['next_cursor']}",
-                        headers=auth(admin)).json
+    second = client.get(
+        f"/api/v1/admin/users?limit=3&cursor={first['next_cursor']}", headers=auth(admin)
+    ).json
     assert len(second["items"]) == 2
     assert second["next_cursor"] is None
     ids = [u["id"] for u in first["items"] + second["items"]]

@@ -11,8 +11,13 @@ from fieldcheck.errors import ConfigurationError
 
 
 def test_settings_read_the_environment():
-    settings = Settings.from_env({"FIELDCHECK_DATABASE_URL": "postgresql://db/x",
-                                  "FIELDCHECK_REDIS_URL": "redis://r", "FIELDCHECK_MODE": "dev"})
+    settings = Settings.from_env(
+        {
+            "FIELDCHECK_DATABASE_URL": "postgresql://db/x",
+            "FIELDCHECK_REDIS_URL": "redis://r",
+            "FIELDCHECK_MODE": "dev",
+        }
+    )
     assert settings.database_url == "postgresql://db/x"
     assert settings.redis_url == "redis://r"
     assert settings.secret_key == DEV_SECRET_KEY
@@ -23,11 +28,14 @@ def test_unknown_mode_is_refused():
         Settings.from_env({"FIELDCHECK_MODE": "staging"})
 
 
-@pytest.mark.parametrize("secret, message", [
-    (None, "is not set"),
-    (DEV_SECRET_KEY, "built-in development secret"),
-    ("short", "shorter than 32"),
-])
+@pytest.mark.parametrize(
+    "secret, message",
+    [
+        (None, "is not set"),
+        (DEV_SECRET_KEY, "built-in development secret"),
+        ("short", "shorter than 32"),
+    ],
+)
 def test_production_refuses_missing_default_or_weak_secret(secret, message):
     env = {"FIELDCHECK_SECRET_KEY": secret} if secret else {}
     with pytest.raises(ConfigurationError, match=message):

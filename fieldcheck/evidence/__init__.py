@@ -1,0 +1,1 @@
+"""Photo evidence: checking uploads, reading their EXIF, thumbnails and storage."""

@@ -1,0 +1,1 @@
+"""Coordinate systems, gazetteer matching and spatial helpers."""

@@ -1,0 +1,1 @@
+"""Registry import: identifier checks, text and address normalisation, reading bureau files."""

@@ -1,0 +1,396 @@
+"""Checks of the business and personal identifiers found in tax and commerce registry lists."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Literal
+
+from stdnum.cn import uscc as stdnum_uscc
+from stdnum.iso7064 import mod_11_10
+
+Status = Literal["valid", "warning", "invalid", "empty"]
+
+# GB 32100: 31 symbols, no I, O, Z, S, V.
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+# GB 32100 registration-authority codes (position 1).
+USCC_AUTHORITIES = "123456789ANY"
+ORG_CODE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ORG_CODE_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
+# GB 11643: weight of position i is 2^(17-i) mod 11.
+_RIC_WEIGHTS = tuple(2 ** (17 - i) % 11 for i in range(17))
+_RIC_CHECK = "10X98765432"
+# First two digits of GB/T 2260 province codes, which every resident ID starts with.
+_PROVINCE_RANGES = ((11, 15), (21, 23), (31, 37), (41, 46), (50, 54), (61, 65), (71, 71), (81, 83))
+_RIC_PROVINCES = frozenset(
+    str(code) for low, high in _PROVINCE_RANGES for code in range(low, high + 1)
+)
+
+_USCC_ENTITY_KINDS = {"91": "company", "92": "individual", "93": "coop"}
+
+# Separators people type or paste into codes: whitespace (incl. zero-width), hyphens and dashes,
+# middle dots, and the quote Excel users put in front of a number to keep it as text.
+_SEPARATORS = re.compile(r"[\s\u200b-\u200d\ufeff\-\u2010-\u2015_·'\"`‘’“”]+")
+_TRAILING_ZERO_DECIMAL = re.compile(r"(\d{1,15})\.0+")
+_SCIENTIFIC = re.compile(r"\d(?:\.\d+)?E\+?\d{1,3}")
+_GROUPED_NUMBER = re.compile(r"\d{1,3}(?:,\d{3}){5,}")
+_RIC_SHAPE = re.compile(r"\d{17}[\dX]")
+
+MANGLED_REASON = (
+    "the spreadsheet turned the code into a number ({shown}) and its digits are lost;"
+    " format the column as text and export the list again"
+)
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """The outcome of checking one identifier: the cleaned value and what is wrong with it."""
+
+    value: str
+    kind: str
+    status: Status
+    reason: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """True when the value can be kept (valid, or doubtful but legal-looking)."""
+        return self.status in ("valid", "warning")
+
+
+def clean_code(raw: object) -> str:
+    """Return the identifier as upper-case text without spaces, hyphens or full-width forms."""
+    if raw is None or isinstance(raw, bool):
+        return ""
+    if isinstance(raw, int):
+        return str(raw)
+    if isinstance(raw, float):
+        # Excel keeps 15 significant digits; beyond that the number is shown in scientific form.
+        if raw.is_integer() and abs(raw) < 1e15:
+            return str(int(raw))
+        return f"{raw:.15G}"
+    text = unicodedata.normalize("NFKC", str(raw))
+    text = _SEPARATORS.sub("", text).upper()
+    match = _TRAILING_ZERO_DECIMAL.fullmatch(text)
+    if match:
+        text = match.group(1)
+    return text
+
+
+def is_excel_mangled(raw: object) -> bool:
+    """True when a long code was stored as a number and shows as `9.1133E+17` or similar."""
+    text = clean_code(raw)
+    if _SCIENTIFIC.fullmatch(text):
+        return True
+    return bool(_GROUPED_NUMBER.fullmatch(text)) and len(text.replace(",", "")) > 15
+
+
+def uscc_check_digit(first17: str) -> str:
+    """The GB 32100 check character (mod 31) for the first 17 characters of a credit code."""
+    return stdnum_uscc.calc_check_digit(first17)
+
+
+def org_code_check_digit(body: str) -> str:
+    """The GB 11714 check character for the 8-character body of an organisation code."""
+    total = sum(
+        ORG_CODE_ALPHABET.index(c) * w for c, w in zip(body, _ORG_CODE_WEIGHTS, strict=True)
+    )
+    check = 11 - total % 11
+    return {10: "X", 11: "0"}.get(check, str(check))
+
+
+def ric_check_digit(first17: str) -> str:
+    """The GB 11643 check character for the first 17 digits of a resident ID number."""
+    return _RIC_CHECK[sum(int(c) * w for c, w in zip(first17, _RIC_WEIGHTS, strict=True)) % 11]
+
+
+def reg_no_check_digit(first14: str) -> str:
+    """The GS 15-2006 check digit (ISO 7064 MOD 11,10) for the first 14 digits of a reg. number."""
+    return mod_11_10.calc_check_digit(first14)
+
+
+def _empty(kind: str) -> CodeCheck:
+    return CodeCheck("", kind, "empty")
+
+
+def _mangled(value: str, kind: str) -> CodeCheck:
+    return CodeCheck(value, kind, "invalid", MANGLED_REASON.format(shown=value))
+
+
+def _describe_chars(chars: list[str]) -> str:
+    return ", ".join(chars)
+
+
+def check_uscc(raw: object) -> CodeCheck:
+    """Check a unified social credit code (GB 32100); a bad mod-31 check digit is invalid."""
+    kind = "uscc"
+    value = clean_code(raw)
+    if not value:
+        return _empty(kind)
+    if is_excel_mangled(value):
+        return _mangled(value, kind)
+    if len(value) != 18:
+        return CodeCheck(
+            value, kind, "invalid", f"a credit code has 18 characters, this one has {len(value)}"
+        )
+    bad = sorted({c for c in value if c not in USCC_ALPHABET})
+    if bad:
+        reason = f"contains {_describe_chars(bad)}, which credit codes never use"
+        if "O" in bad or "I" in bad:
+            reason += " (O and I are not used: did you mean 0 and 1?)"
+        return CodeCheck(value, kind, "invalid", reason)
+    if not value[2:8].isdigit():
+        return CodeCheck(
+            value, kind, "invalid", "characters 3 to 8 should be digits (the registering region)"
+        )
+    expected = uscc_check_digit(value[:17])
+    if value[17] != expected:
+        reason = f"check digit should be {expected}, not {value[17]}"
+        if value.isdigit() and value.endswith("000"):
+            reason += "; the trailing zeros suggest a spreadsheet rounded the code as a number"
+        return CodeCheck(value, kind, "invalid", reason)
+
+    warnings = []
+    if value[0] not in USCC_AUTHORITIES:
+        warnings.append(f"first character {value[0]} is not a known registration authority")
+    elif not value[0].isdigit():
+        # Legal (A, N, Y authorities) but rare in business lists and refused by many systems.
+        warnings.append(
+            f"first character {value[0]} is a letter: legal for some authorities, please confirm"
+        )
+    org_check = org_code_check_digit(value[8:16])
+    if value[16] != org_check:
+        warnings.append(
+            "characters 9 to 17 are not a valid organisation code"
+            f" (its check character should be {org_check}, not {value[16]})"
+        )
+    if warnings:
+        return CodeCheck(value, kind, "warning", "; ".join(warnings))
+    return CodeCheck(value, kind, "valid")
+
+
+def check_reg_no(raw: object) -> CodeCheck:
+    """Check a legacy 15-digit registration number (GS 15); 13/14 digits are tolerated."""
+    kind = "reg_no"
+    value = clean_code(raw)
+    if not value:
+        return _empty(kind)
+    if is_excel_mangled(value):
+        return _mangled(value, kind)
+    if not value.isdigit():
+        if len(value) == 18:
+            reason = "this is an 18-character credit code, not a registration number"
+        else:
+            reason = "a registration number has only digits"
+        return CodeCheck(value, kind, "invalid", reason)
+    if len(value) == 15:
+        expected = reg_no_check_digit(value[:14])
+        if value[14] != expected:
+            return CodeCheck(value, kind, "invalid", f"check digit should be {expected}")
+        return CodeCheck(value, kind, "valid")
+    if len(value) in (13, 14):
+        # Pre-2007 numbers had 13 digits and real exports hold 14-digit ones: keep, don't check.
+        return CodeCheck(
+            value,
+            kind,
+            "warning",
+            f"malformed legacy registration number ({len(value)} digits instead of 15);"
+            " it cannot be checked",
+        )
+    return CodeCheck(
+        value, kind, "invalid", f"a registration number has 15 digits, this one has {len(value)}"
+    )
+
+
+def check_org_code(raw: object) -> CodeCheck:
+    """Check an organisation code (GB 11714) printed as `XXXXXXXX-X`; the value has no hyphen."""
+    kind = "org_code"
+    value = clean_code(raw)
+    if not value:
+        return _empty(kind)
+    if len(value) != 9:
+        return CodeCheck(
+            value,
+            kind,
+            "invalid",
+            f"an organisation code has 9 characters (8 + check), this one has {len(value)}",
+        )
+    bad = sorted({c for c in value[:8] if c not in ORG_CODE_ALPHABET})
+    if bad:
+        return CodeCheck(
+            value, kind, "invalid", f"contains {_describe_chars(bad)}, only digits and letters"
+        )
+    expected = org_code_check_digit(value[:8])
+    if value[8] != expected:
+        return CodeCheck(value, kind, "invalid", f"check character should be {expected}")
+    return CodeCheck(value, kind, "valid")
+
+
+def _birth_date(yyyymmdd: str) -> date | None:
+    try:
+        return date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+    except ValueError:
+        return None
+
+
+def _birth_date_problem(yyyymmdd: str) -> str | None:
+    shown = f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:8]}"
+    born = _birth_date(yyyymmdd)
+    if born is None:
+        return f"birth date {shown} is not a real date"
+    if born.year < 1900 or born > date.today():
+        return f"birth date {shown} is impossible"
+    return None
+
+
+@cache
+def _area_problem(area: str) -> str | None:
+    # Only existence is checked: stdnum's rule that the county must have existed in the birth
+    # year rejects real Yongkang IDs (330784 exists from 1992, but older owners carry it).
+    from stdnum import numdb
+
+    parts = numdb.get("cn/loc").info(area)
+    props = {k: v for _, found in parts for k, v in found.items()}
+    if "province" not in props:
+        return f"area code {area} is not a known province"
+    if "county" not in props:
+        return f"area code {area} is not a known county of {props['province']}"
+    return None
+
+
+def check_resident_id(raw: object) -> CodeCheck:
+    """Check a resident ID number (GB 11643): check digit and birth date; area code only warns.
+
+    A 15-digit first-generation number is converted to its 18-digit form.
+    """
+    kind = "ric"
+    value = clean_code(raw)
+    if not value:
+        return _empty(kind)
+    if is_excel_mangled(value):
+        return _mangled(value, kind)
+    notes = []
+    if len(value) == 15:
+        if not value.isdigit():
+            return CodeCheck(value, kind, "invalid", "a 15-digit ID number has only digits")
+        problem = _birth_date_problem("19" + value[6:12])
+        if problem:
+            return CodeCheck(value, kind, "invalid", problem)
+        first17 = value[:6] + "19" + value[6:]
+        value = first17 + ric_check_digit(first17)
+        notes.append(f"first-generation 15-digit ID (no longer valid since 2013), read as {value}")
+    elif len(value) == 18:
+        if not _RIC_SHAPE.fullmatch(value):
+            return CodeCheck(
+                value, kind, "invalid", "an ID number is 17 digits followed by a digit or X"
+            )
+        problem = _birth_date_problem(value[6:14])
+        if problem:
+            return CodeCheck(value, kind, "invalid", problem)
+        expected = ric_check_digit(value[:17])
+        if value[17] != expected:
+            return CodeCheck(value, kind, "invalid", f"check digit should be {expected}")
+    else:
+        return CodeCheck(
+            value,
+            kind,
+            "invalid",
+            f"an ID number has 18 digits (15 on old cards), this one has {len(value)}",
+        )
+    area = _area_problem(value[:6])
+    if area:
+        notes.append(area)
+    if notes:
+        return CodeCheck(value, kind, "warning", "; ".join(notes))
+    return CodeCheck(value, kind, "valid")
+
+
+def _looks_like_ric18(value: str) -> bool:
+    return bool(_RIC_SHAPE.fullmatch(value)) and value[:2] in _RIC_PROVINCES
+
+
+def _looks_like_ric15(value: str) -> bool:
+    return value.isdigit() and len(value) == 15 and _birth_date_problem("19" + value[6:12]) is None
+
+
+def _as_kind(check: CodeCheck, value: str, kind: str) -> CodeCheck:
+    return CodeCheck(value, kind, check.status, check.reason)
+
+
+def check_tin(raw: object) -> CodeCheck:
+    """Check a taxpayer number, which is opaque text of several shapes; `kind` says which.
+
+    kinds: uscc, ric (owner's ID), ric_plus_seq (ID + sequence), region_plus_orgcode
+    (6-digit region + organisation code, before 2015), other (e.g. tax-assigned numbers).
+    """
+    value = clean_code(raw)
+    if not value:
+        return _empty("other")
+    if is_excel_mangled(value):
+        return _mangled(value, "other")
+    n = len(value)
+    # A first-generation ID plus a 2-digit sequence, or plus 00000.
+    old_id_plus_suffix = (n == 17 and value[15:].isdigit()) or (n == 20 and value[15:] == "00000")
+    if n == 18:
+        # An owner's ID is tried first: its check digit and birth date make a chance match with
+        # a credit code's check digit harmless, not the other way round.
+        as_ric = check_resident_id(value) if _looks_like_ric18(value) else None
+        if as_ric is not None and as_ric.usable:
+            return as_ric
+        as_uscc = check_uscc(value)
+        if as_uscc.usable:
+            return as_uscc
+        if as_ric is not None:
+            return as_ric
+        if value[0] in USCC_AUTHORITIES:
+            return as_uscc
+    elif old_id_plus_suffix and _looks_like_ric15(value[:15]):
+        return _as_kind(check_resident_id(value[:15]), value, "ric_plus_seq")
+    elif n == 20 and _looks_like_ric18(value[:18]) and value[18:].isdigit():
+        return _as_kind(check_resident_id(value[:18]), value, "ric_plus_seq")
+    elif n == 15:
+        org = check_org_code(value[6:])
+        if value[:6].isdigit() and org.status == "valid":
+            return CodeCheck(value, "region_plus_orgcode", "valid")
+        if _looks_like_ric15(value):
+            return _as_kind(check_resident_id(value), value, "ric")
+        if value[:6].isdigit():
+            return CodeCheck(value, "region_plus_orgcode", "invalid", org.reason)
+    return CodeCheck(
+        value,
+        "other",
+        "warning",
+        "not a credit code, an ID number or a region + organisation code; kept as it is",
+    )
+
+
+def check_business_code(raw: object) -> CodeCheck:
+    """Check a column that holds a credit code or, for old records, a registration number."""
+    value = clean_code(raw)
+    if value.isdigit() and len(value) in (13, 14, 15):
+        return check_reg_no(value)
+    result = check_uscc(value)
+    if result.status == "invalid" and len(value) != 18 and not is_excel_mangled(value):
+        return CodeCheck(
+            value,
+            "uscc",
+            "invalid",
+            "neither an 18-character credit code nor a 15-digit registration number"
+            f" ({len(value)} characters)",
+        )
+    return result
+
+
+def entity_kind_from_uscc(code: object) -> str:
+    """company (91), individual business (92), farmers' cooperative (93) or other."""
+    return _USCC_ENTITY_KINDS.get(clean_code(code)[:2], "other")
+
+
+def entity_kind_from_reg_no(reg_no: object) -> str:
+    """company or individual business from digit 7 of a GS15 number (6-9: individual)."""
+    value = clean_code(reg_no)
+    if len(value) != 15 or not value.isdigit():
+        return "other"
+    return "individual" if value[6] in "6789" else "company"

@@ -1,0 +1,182 @@
+"""Locating businesses with the postal gazetteer.
+
+A business takes the gazetteer point of its address (road and door number, in the township
+its address names). The tax list's production address is tried first, as the place a
+courier should go. A road and number found in several townships, with no township named,
+is marked ambiguous and left without a point rather than guessed. Otherwise the business
+falls back to the centre of its township (precision `township`) or stays `unlocated`.
+Businesses located by a verified visit are never moved.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from fieldcheck.registry.loader import copy_rows, create_stage
+
+
+@dataclass(frozen=True)
+class GazetteerPoint:
+    town: str
+    lon: float
+    lat: float
+    address: str
+
+
+# (bureau, town, road, number, row number, township of the tax office)
+RecordAddress = tuple[str, str | None, str | None, str | None, int, str | None]
+
+
+@dataclass(frozen=True)
+class Located:
+    precision: str
+    lon: float | None
+    lat: float | None
+    town: str | None
+    source: str
+
+
+class Gazetteer:
+    """The gazetteer in memory, indexed by (road, number), with township centres."""
+
+    def __init__(self, points: Iterable[tuple[str, str, str, str, float, float]]) -> None:
+        self.by_door: dict[tuple[str, str], list[GazetteerPoint]] = defaultdict(list)
+        sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+        for town, road, number, address, lon, lat in points:
+            self.by_door[(road, number)].append(GazetteerPoint(town, lon, lat, address))
+            acc = sums[town]
+            acc[0] += lon
+            acc[1] += lat
+            acc[2] += 1
+        self.centres = {town: (s[0] / s[2], s[1] / s[2]) for town, s in sums.items()}
+
+    @classmethod
+    def load(cls, session: Session) -> Gazetteer:
+        rows = session.execute(
+            sa.text(
+                "SELECT town, road, number, address, ST_X(location), ST_Y(location) "
+                "FROM gazetteer_addresses"
+            )
+        )
+        return cls((r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows)
+
+    def locate(self, records: list[RecordAddress]) -> Located:
+        """Records are given tax first: its production address is where couriers go."""
+        ambiguous: list[GazetteerPoint] = []
+        ambiguous_door = ""
+        for bureau, town, road, number, row, _ in records:
+            if not (road and number):
+                continue
+            candidates = self.by_door.get((road, number), [])
+            if town:
+                candidates = [c for c in candidates if c.town == town]
+            if len(candidates) == 1:
+                point = candidates[0]
+                return Located(
+                    "address",
+                    point.lon,
+                    point.lat,
+                    point.town,
+                    f"gazetteer {point.address} ({bureau} row {row})",
+                )
+            if len(candidates) > 1:
+                ambiguous, ambiguous_door = candidates, f"{road}{number}号"
+        if ambiguous:
+            # The tax office serving the business is one per township: a registry fact that
+            # settles which of the same-named doors is meant.
+            offices = {hint for *_, hint in records if hint}
+            served = [c for c in ambiguous if c.town in offices]
+            if len(served) == 1:
+                point = served[0]
+                return Located(
+                    "address",
+                    point.lon,
+                    point.lat,
+                    point.town,
+                    f"gazetteer {point.address} (township from the tax office)",
+                )
+            towns = sorted({c.town for c in ambiguous})
+            return Located(
+                "ambiguous",
+                None,
+                None,
+                None,
+                f"{ambiguous_door} exists in {', '.join(towns)}; the address names no township",
+            )
+        town = next((t for _, t, *_ in records if t), None)
+        if town and town in self.centres:
+            lon, lat = self.centres[town]
+            return Located(
+                "township", lon, lat, town, f"centre of {town}: the address is not in the gazetteer"
+            )
+        return Located("unlocated", None, None, town, "no township and no gazetteer match")
+
+
+def _records_by_business(
+    session: Session, everything: bool
+) -> Iterator[tuple[int, list[RecordAddress]]]:
+    scope = "" if everything else "AND b.location_precision = 'unlocated'"
+    rows = session.execute(
+        sa.text(f"""
+        SELECT r.business_id, r.bureau, r.town, r.road, r.number, r.row_number,
+               r.fields ->> 'office_town'
+        FROM source_records r JOIN businesses b ON b.id = r.business_id
+        WHERE r.is_current AND b.location_precision <> 'visit' {scope}
+        ORDER BY r.business_id, (r.bureau = 'tax') DESC, r.id
+    """)
+    ).yield_per(10_000)
+    for business_id, group in itertools.groupby(rows, key=lambda r: r[0]):
+        yield business_id, [(r[1], r[2], r[3], r[4], r[5], r[6]) for r in group]
+
+
+def locate_businesses(session: Session, *, everything: bool = False) -> dict[str, int]:
+    """Locate businesses not yet located (all but visit-located ones when `everything`)."""
+    gazetteer = Gazetteer.load(session)
+    counts: dict[str, int] = defaultdict(int)
+
+    def results() -> Iterator[tuple[object, ...]]:
+        for business_id, records in _records_by_business(session, everything):
+            found = gazetteer.locate(records)
+            counts[found.precision] += 1
+            point = (
+                f"SRID=4326;POINT({found.lon:.7f} {found.lat:.7f})"
+                if found.lon is not None
+                else None
+            )
+            yield business_id, point, found.precision, found.source, found.town
+
+    create_stage(
+        session,
+        "locate_result",
+        "business_id integer, location geometry(Point, 4326), precision text, "
+        "source text, town text",
+    )
+    # The query streams while COPY writes: both run on one connection, so buffer in batches.
+    batch: list[tuple[object, ...]] = []
+    for row in results():
+        batch.append(row)
+        if len(batch) >= 50_000:
+            copy_rows(
+                session,
+                "locate_result",
+                ("business_id", "location", "precision", "source", "town"),
+                batch,
+            )
+            batch.clear()
+    copy_rows(
+        session, "locate_result", ("business_id", "location", "precision", "source", "town"), batch
+    )
+    session.execute(
+        sa.text("""
+        UPDATE businesses b SET location = l.location, location_precision = l.precision,
+            location_source = l.source, town = COALESCE(l.town, b.town), updated_at = now()
+        FROM locate_result l WHERE b.id = l.business_id
+    """)
+    )
+    return dict(counts)

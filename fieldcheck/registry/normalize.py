@@ -1,0 +1,280 @@
+"""Normalisation of registry text (names, Yongkang addresses, dates, phone lists) for matching."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+# Yongkang's 14 township-level units; each short form is the first two characters.
+TOWNS = (
+    "东城街道",
+    "西城街道",
+    "江南街道",
+    "石柱镇",
+    "前仓镇",
+    "古山镇",
+    "唐先镇",
+    "方岩镇",
+    "舟山镇",
+    "芝英镇",
+    "花街镇",
+    "西溪镇",
+    "象珠镇",
+    "龙山镇",
+)
+_TOWN_BY_SHORT = {town[:2]: town for town in TOWNS}
+
+_ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff]")
+_WHITESPACE = re.compile(r"\s+")
+_OPEN_BRACKETS = "([{【〔〖〘「『《〈"
+_CLOSE_BRACKETS = ")]}】〕〗〙」』》〉"
+_BRACKETS = str.maketrans(
+    {**dict.fromkeys(_OPEN_BRACKETS, "("), **dict.fromkeys(_CLOSE_BRACKETS, ")")}
+)
+
+# A place word followed by one of these is part of a road, village or building name
+# (古山北路 is a road in 东城街道, 古山大道 one in 前仓镇), not the township or county itself.
+_NAME_CONTINUATION = (
+    r"[东南西北中]?(?:路|街|大道|大街|道|巷|弄|村|社区|小区|新村|大厦|广场|市场|工业区|园区|花园"
+    r"|公寓)"
+)
+_ADMIN_PREFIX = re.compile(
+    rf"(?:中国|中华人民共和国)?(?:浙江省|浙江(?!{_NAME_CONTINUATION}))?"
+    rf"(?:金华市(?!场)|金华(?!{_NAME_CONTINUATION}))?"
+    rf"(?P<county>永康市(?!场)|永康(?!{_NAME_CONTINUATION}))?"
+)
+_NAME_PREFIX = re.compile(r"(?:浙江省|浙江|金华市(?!场)|金华|永康市(?!场)|永康)")
+_TOWN_FULL = re.compile("|".join(TOWNS))
+_SHORT_TOWN = re.compile(rf"({'|'.join(_TOWN_BY_SHORT)})(?!{_NAME_CONTINUATION})")
+_ZONE = re.compile(r"(?:永康)?(?:经济技术|经济)?开发区")
+_CN_DIGITS = "零〇一二两三四五六七八九十百千"
+_ROAD = re.compile(
+    rf"(?P<road>(?:(?![号幢栋座室楼层])[\u4e00-\u9fff])+?(?:大道|大街|路|街|巷|弄|村))"
+    rf"(?=[\d{_CN_DIGITS}]|号|$)"
+)
+_ROAD_CUT = re.compile(r"街道|[区园镇乡村]")
+_DOOR_NUMBER = re.compile(
+    rf"(?:(?P<digits>\d+(?:-\d+)?)(?:号|(?![\d幢栋座单元楼层室]))|(?P<cn>[{_CN_DIGITS}]+)号)"
+)
+_ANY_DOOR_NUMBER = re.compile(r"(?P<digits>\d+(?:-\d+)?)号(?!楼)")
+_DETAIL_CN_NUMBER = re.compile(rf"([{_CN_DIGITS}]+)(?=号楼|幢|栋|座|单元|楼|层|室)")
+_BUILDING = re.compile(r"(\d+)(?:号楼|栋|座)")
+_FLOOR = re.compile(r"(\d+)楼")
+_CN_DIGIT_VALUES = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
+_CN_UNITS = {"十": 10, "百": 100, "千": 1000}
+
+_DATE_TEXT = re.compile(
+    r"(?P<y>\d{4})\s*[-/.年]\s*(?P<m>\d{1,2})\s*[-/.月]\s*(?P<d>\d{1,2})\s*日?"
+    r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+)
+_EXCEL_EPOCH = date(1899, 12, 30)
+_PHONE_SEPARATORS = re.compile(r"[,，、/;；|\s]+")
+
+
+def normalize_text(text: object) -> str:
+    """NFKC, whitespace collapsed to single spaces, stripped; None becomes ''."""
+    if text is None:
+        return ""
+    value = unicodedata.normalize("NFKC", str(text))
+    value = _ZERO_WIDTH.sub("", value)
+    return _WHITESPACE.sub(" ", value).strip()
+
+
+def _compact(text: object) -> str:
+    return normalize_text(text).replace(" ", "").translate(_BRACKETS)
+
+
+def normalize_name(name: object) -> str:
+    """Matching key of a business name: no place prefix, no spaces or punctuation, one spelling."""
+    text = _compact(name).replace("有限责任公司", "有限公司")
+    # 浙江省金华市永康市X, 浙江永康X and X are the same business; keep at least two characters.
+    while (match := _NAME_PREFIX.match(text)) and len(text) - match.end() >= 2:
+        text = text[match.end() :]
+    kept = [
+        ch
+        for ch in text
+        if ch in "()" or not unicodedata.category(ch).startswith(("P", "S", "Z", "C"))
+    ]
+    return "".join(kept).replace("()", "").casefold()
+
+
+def chinese_number(text: str) -> int | None:
+    """Value of a simple Chinese numeral (十二, 一百零五) or digit string (一二三), else None."""
+    if not text or any(ch not in _CN_DIGIT_VALUES and ch not in _CN_UNITS for ch in text):
+        return None
+    if not any(ch in _CN_UNITS for ch in text):
+        return int("".join(str(_CN_DIGIT_VALUES[ch]) for ch in text))
+    total = current = 0
+    for ch in text:
+        if ch in _CN_UNITS:
+            total += (current or 1) * _CN_UNITS[ch]
+            current = 0
+        else:
+            current = _CN_DIGIT_VALUES[ch]
+    return total + current
+
+
+@dataclass(frozen=True)
+class NormalizedAddress:
+    """An address split into township, road, door number and the rest (building, room)."""
+
+    text: str
+    town: str | None = None
+    zone: str | None = None
+    road: str | None = None
+    number: str | None = None
+    detail: str | None = None
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Buildings are written many ways (3幢, 3栋, 三号楼): matching uses town, road and door.
+        key = f"{self.town or ''}|{self.road or ''}|{self.number or ''}"
+        object.__setattr__(self, "key", key)
+
+
+def _take_town(rest: str, after_county: bool) -> tuple[str | None, str]:
+    match = _TOWN_FULL.search(rest)
+    if match:
+        return match.group(0), rest[: match.start()] + rest[match.end() :]
+    # A bare short form (古山) counts only right after the county and not as part of a name.
+    if after_county:
+        short = _SHORT_TOWN.match(rest)
+        if short:
+            return _TOWN_BY_SHORT[short.group(1)], rest[short.end() :]
+    return None, rest
+
+
+def _cut_road(road: str) -> str:
+    # 经济开发区花川南路 / 园周村胜利路: keep what follows the last area word, if it is a name.
+    for match in reversed(list(_ROAD_CUT.finditer(road))):
+        if match.start() >= 1 and len(road) - match.end() >= 3:
+            return road[match.end() :]
+    return road
+
+
+def _door_number(match: re.Match[str]) -> str | None:
+    if match.group("digits"):
+        first, _, second = match.group("digits").partition("-")
+        number = str(int(first))
+        return f"{number}-{int(second)}" if second else number
+    value = chinese_number(match.group("cn"))
+    return None if value is None else str(value)
+
+
+def _normalize_detail(text: str) -> str | None:
+    text = _DETAIL_CN_NUMBER.sub(lambda m: str(chinese_number(m.group(1))), text)
+    text = _BUILDING.sub(r"\1幢", text)
+    text = _FLOOR.sub(r"\1层", text).replace("()", "")
+    text = text.strip("-,，、 ")
+    return text or None
+
+
+def normalize_address(text: object) -> NormalizedAddress:
+    """Split a Yongkang address into town, road, door number and detail, with a matching key."""
+    compact = _compact(text)
+    prefix = _ADMIN_PREFIX.match(compact)
+    assert prefix is not None  # every group is optional
+    rest = compact[prefix.end() :]
+    town, rest = _take_town(rest, after_county=prefix.group("county") is not None)
+    zone = None
+    zone_match = _ZONE.search(rest)
+    if zone_match:
+        zone = "经济开发区"
+        rest = rest[: zone_match.start()] + rest[zone_match.end() :]
+
+    road = number = None
+    tail = rest
+    road_match = _ROAD.search(rest)
+    if road_match:
+        road = _cut_road(road_match.group("road"))
+        tail = rest[road_match.end() :]
+        door = _DOOR_NUMBER.match(tail)
+        if door:
+            number = _door_number(door)
+            tail = tail[door.end() :]
+    else:
+        door = _ANY_DOOR_NUMBER.search(rest)
+        if door:
+            number = _door_number(door)
+            tail = rest[door.end() :]
+    return NormalizedAddress(
+        text=compact,
+        town=town,
+        zone=zone,
+        road=road,
+        number=number,
+        detail=_normalize_detail(tail),
+    )
+
+
+def _from_excel_serial(serial: float) -> date:
+    if serial < 1 or serial >= 2958466:
+        raise ValueError(f"{serial:g} is not an Excel date serial number")
+    if 60 <= serial < 61:
+        raise ValueError("Excel serial 60 is 1900-02-29, a date that does not exist")
+    # Excel counts 1900 as a leap year: serials from 61 on are one day ahead of a plain count.
+    epoch = _EXCEL_EPOCH if serial >= 61 else _EXCEL_EPOCH + timedelta(days=1)
+    return epoch + timedelta(days=int(serial))
+
+
+def _make_date(year: int, month: int, day: int, shown: str) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"{shown!r} is not a real date") from None
+
+
+def parse_date(value: object) -> date | None:
+    """A date from a cell; empty values give None, anything else that is no date raises ValueError.
+
+    Accepts date objects, Excel serials (43567, "43567"), 2008-6-16, 2008/06/16, 20080616
+    and 2008年6月16日.
+    """
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a date")
+    if isinstance(value, int | float):
+        return _from_excel_serial(value)
+    text = normalize_text(value)
+    if not text:
+        return None
+    number = re.fullmatch(r"(\d+)(?:\.\d+)?", text)
+    if number:
+        digits = number.group(1)
+        if len(digits) == 8 and "." not in text:
+            return _make_date(int(digits[:4]), int(digits[4:6]), int(digits[6:]), text)
+        if len(digits) <= 5:
+            return _from_excel_serial(float(text))
+    match = _DATE_TEXT.fullmatch(text)
+    if match:
+        return _make_date(int(match["y"]), int(match["m"]), int(match["d"]), text)
+    raise ValueError(f"{text!r} is not a date; write dates like 2008-06-16")
+
+
+def split_phones(text: object) -> list[str]:
+    """The phone numbers in one cell, split on ， 、 / ; and spaces, without repeats."""
+    phones: list[str] = []
+    for part in _PHONE_SEPARATORS.split(normalize_text(text)):
+        if part and part not in phones:
+            phones.append(part)
+    return phones

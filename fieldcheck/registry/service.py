@@ -1,0 +1,548 @@
+"""Use cases of registry intake: import bureau lists and the postal gazetteer, then link
+records into businesses and locate them. An import is one transaction: it lands whole or
+not at all, and a file already imported is recognised and changes nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from fieldcheck.audit.service import record_event
+from fieldcheck.errors import InputFileError, ValidationError
+from fieldcheck.geo.crs import to_wgs84
+from fieldcheck.jobs.models import Job
+from fieldcheck.jobs.service import create_job
+from fieldcheck.registry.linkage import link_unlinked_records
+from fieldcheck.registry.loader import copy_rows, create_stage
+from fieldcheck.registry.location import locate_businesses
+from fieldcheck.registry.models import IMPORT_KINDS, ImportBatch, ImportIssue
+from fieldcheck.registry.normalize import normalize_address, normalize_text
+from fieldcheck.registry.reading import (
+    HeaderMap,
+    Record,
+    RowIssue,
+    Table,
+    iter_records,
+    map_headers,
+    open_table,
+)
+from fieldcheck.registry.validation import SourceRow, validate_row
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[..., None]
+MAX_ISSUES_STORED = 200_000
+
+STAGE_COLUMNS = (
+    "row_number",
+    "source_key",
+    "raw",
+    "fields",
+    "content_hash",
+    "uscc",
+    "tin",
+    "reg_no",
+    "name",
+    "name_key",
+    "address",
+    "address_key",
+    "town",
+    "road",
+    "number",
+    "reg_status",
+)
+STAGE_SQL = """
+    row_number integer, source_key text, raw jsonb, fields jsonb, content_hash text,
+    uscc text, tin text, reg_no text, name text, name_key text, address text,
+    address_key text, town text, road text, number text, reg_status text
+"""
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    kind: str
+    path: Path
+    filename: str
+    sha256: str
+    mapping: dict[str, str] | None = None
+    crs: str = "wgs84"
+
+
+def request_import(session: Session, *, request: ImportRequest, actor_id: int | None) -> Job:
+    """Queue an import job (committed); a file already imported gives a finished job at once."""
+    if request.kind not in IMPORT_KINDS:
+        raise ValidationError(
+            "unknown import kind", errors={"kind": [f"Must be one of: {', '.join(IMPORT_KINDS)}."]}
+        )
+    previous = session.scalar(
+        sa.select(ImportBatch)
+        .where(
+            ImportBatch.kind == request.kind,
+            ImportBatch.sha256 == request.sha256,
+            ImportBatch.state == "succeeded",
+        )
+        .order_by(ImportBatch.id.desc())
+    )
+    job = create_job(
+        session,
+        kind="import",
+        actor_id=actor_id,
+        params={
+            "kind": request.kind,
+            "path": str(request.path),
+            "filename": request.filename,
+            "sha256": request.sha256,
+            "mapping": request.mapping,
+            "crs": request.crs,
+        },
+    )
+    if previous is not None:
+        job.state = job.phase = "succeeded"
+        job.finished_at = datetime.now(UTC)
+        job.result = {
+            "batch_id": previous.id,
+            "duplicate_of": previous.id,
+            "message": f"this file was already imported as batch {previous.id}; nothing changed",
+            "added": 0,
+            "changed": 0,
+            "removed": 0,
+            "unchanged": previous.rows_imported,
+        }
+    record_event(
+        session,
+        action="import.requested",
+        actor_id=actor_id,
+        object_type="job",
+        object_id=job.id,
+        details={
+            "kind": request.kind,
+            "filename": request.filename,
+            "sha256": request.sha256,
+            "duplicate_of": previous.id if previous else None,
+        },
+    )
+    session.commit()
+    return job
+
+
+def run_import_job(
+    sessions: sessionmaker[Session], job: Job, progress: ProgressFn
+) -> dict[str, Any]:
+    """The job body: one transaction for the batch, its rows, linkage and location."""
+    params = job.params
+    with sessions() as session:
+        batch = ImportBatch(
+            kind=params["kind"],
+            filename=params["filename"],
+            sha256=params["sha256"],
+            job_id=job.id,
+            created_by_id=job.created_by_id,
+            state="running",
+        )
+        session.add(batch)
+        session.flush()
+        path = Path(params["path"])
+        if params["kind"] == "gazetteer":
+            summary = import_gazetteer(
+                session,
+                batch=batch,
+                path=path,
+                mapping=params.get("mapping"),
+                crs=params.get("crs") or "wgs84",
+                progress=progress,
+            )
+        else:
+            summary = import_registry(
+                session,
+                batch=batch,
+                path=path,
+                bureau=params["kind"],
+                mapping=params.get("mapping"),
+                progress=progress,
+            )
+        batch.state = "succeeded"
+        batch.finished_at = datetime.now(UTC)
+        batch.summary = summary
+        record_event(
+            session,
+            action="import.finished",
+            actor_id=job.created_by_id,
+            object_type="import_batch",
+            object_id=batch.id,
+            details=summary,
+        )
+        progress("committing", force=True)
+        session.commit()
+        return {"batch_id": batch.id, **summary}
+
+
+def _open(
+    path: Path, filename: str, profile: str, mapping: dict[str, str] | None
+) -> tuple[Table, HeaderMap]:
+    table = open_table(path, filename=filename, profile=profile, explicit=mapping)
+    header_map = map_headers(
+        table.headers, profile, mapping, header_row_number=table.header_row_number
+    )
+    return table, header_map
+
+
+def _count_data_rows(
+    path: Path, filename: str, profile: str, mapping: dict[str, str] | None
+) -> int | None:
+    """Rows to expect, for the progress bar: a cheap pass over a CSV; unknown for workbooks."""
+    table = open_table(path, filename=filename, profile=profile, explicit=mapping)
+    if table.format != "csv":
+        table.close()
+        return None
+    return sum(1 for _ in table)
+
+
+class IssueSink:
+    """Collects row issues into the batch's issue table, bulk-loaded at the end."""
+
+    def __init__(self) -> None:
+        self.items: list[RowIssue] = []
+        self.errors = 0
+        self.warnings = 0
+
+    def add(self, issue: RowIssue) -> None:
+        if issue.severity == "error":
+            self.errors += 1
+        else:
+            self.warnings += 1
+        if len(self.items) < MAX_ISSUES_STORED:
+            self.items.append(issue)
+
+    def save(self, session: Session, batch_id: int) -> None:
+        copy_rows(
+            session,
+            "import_issues",
+            ("batch_id", "row_number", '"column"', "value", "reason", "severity"),
+            ((batch_id, i.row_number, i.column, i.value, i.reason, i.severity) for i in self.items),
+        )
+
+
+def _validated_rows(
+    records: Iterator[Record | RowIssue],
+    bureau: str,
+    labels: dict[str, str],
+    sink: IssueSink,
+    counters: dict[str, int],
+    progress: ProgressFn,
+    total: int | None,
+) -> Iterator[SourceRow]:
+    seen: dict[str, int] = {}
+    for item in records:
+        if isinstance(item, RowIssue):
+            sink.add(item)
+            if item.severity == "error":
+                counters["rejected"] += 1
+                counters["read"] += 1
+            continue
+        counters["read"] += 1
+        row, issues = validate_row(item, bureau, labels)
+        for issue in issues:
+            sink.add(issue)
+        if row is None:
+            counters["rejected"] += 1
+            continue
+        first = seen.get(row.source_key)
+        if first is not None:
+            # A second registration under one code: kept, reported, linked to the same business.
+            sink.add(
+                RowIssue(
+                    row.row_number,
+                    None,
+                    row.source_key,
+                    f"same identifier as row {first}: a duplicate registration; "
+                    "imported and linked to the same business",
+                    "warning",
+                )
+            )
+            row.source_key = f"{row.source_key}#{row.row_number}"
+        else:
+            seen[row.source_key] = row.row_number
+        counters["imported"] += 1
+        if counters["read"] % 2000 == 0:
+            progress("reading", counters["read"], total)
+        yield row
+
+
+def import_registry(
+    session: Session,
+    *,
+    batch: ImportBatch,
+    path: Path,
+    bureau: str,
+    mapping: dict[str, str] | None,
+    progress: ProgressFn,
+) -> dict[str, Any]:
+    """Load one bureau list into source records, reporting rows added, changed and removed."""
+    progress("checking the file", 0, None, force=True)
+    table, header_map = _open(path, batch.filename, bureau, mapping)
+    total = _count_data_rows(path, batch.filename, bureau, mapping)
+    labels = {field: header_map.header_of(field) for field in header_map.columns}
+    sink = IssueSink()
+    for warning in header_map.warnings:
+        sink.add(warning)
+    counters = {"read": 0, "imported": 0, "rejected": 0}
+    create_stage(session, "registry_stage", STAGE_SQL)
+    with table:
+        rows = _validated_rows(
+            iter_records(table, header_map), bureau, labels, sink, counters, progress, total
+        )
+        copy_rows(
+            session,
+            "registry_stage",
+            STAGE_COLUMNS,
+            (
+                (
+                    r.row_number,
+                    r.source_key,
+                    r.raw,
+                    r.fields,
+                    r.content_hash,
+                    r.uscc,
+                    r.tin,
+                    r.reg_no,
+                    r.name,
+                    r.name_key,
+                    r.address,
+                    r.address_key,
+                    r.town,
+                    r.road,
+                    r.number,
+                    r.reg_status,
+                )
+                for r in rows
+            ),
+        )
+    progress("merging", counters["read"], total, force=True)
+    changes = _merge_stage(session, batch_id=batch.id, bureau=bureau)
+    progress("linking", counters["read"], total, force=True)
+    link_stats = link_unlinked_records(session)
+    progress("locating", counters["read"], total, force=True)
+    locate_stats = locate_businesses(session)
+    sink.save(session, batch.id)
+    batch.rows_read = counters["read"]
+    batch.rows_imported = counters["imported"]
+    batch.rows_rejected = counters["rejected"]
+    return {
+        "rows_read": counters["read"],
+        "rows_imported": counters["imported"],
+        "rows_rejected": counters["rejected"],
+        "errors": sink.errors,
+        "warnings": sink.warnings,
+        "header_row": header_map.header_row_number,
+        "unmapped_columns": header_map.unmapped,
+        **changes,
+        "linkage": link_stats,
+        "location": locate_stats,
+    }
+
+
+def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, int]:
+    """Apply the staged list to the bureau's current records: add, change, remove, keep."""
+    conn = session.connection()
+    params = {"batch": batch_id, "bureau": bureau}
+    conn.execute(sa.text("CREATE INDEX ON registry_stage (source_key)"))
+    conn.execute(sa.text("ANALYZE registry_stage"))
+    unchanged = conn.execute(
+        sa.text("""
+        UPDATE source_records r SET batch_id = :batch, row_number = s.row_number
+        FROM registry_stage s
+        WHERE r.bureau = :bureau AND r.is_current AND r.source_key = s.source_key
+          AND r.content_hash = s.content_hash
+    """),
+        params,
+    ).rowcount
+    changed = conn.execute(
+        sa.text("""
+        UPDATE source_records r SET batch_id = :batch, row_number = s.row_number, raw = s.raw,
+            fields = s.fields, content_hash = s.content_hash, uscc = s.uscc, tin = s.tin,
+            reg_no = s.reg_no, name = s.name, name_key = s.name_key, address = s.address,
+            address_key = s.address_key, town = s.town, road = s.road, number = s.number,
+            reg_status = s.reg_status,
+            -- what identifies the business changed: link it again
+            business_id = CASE WHEN r.uscc IS NOT DISTINCT FROM s.uscc
+                                AND r.name_key = s.name_key
+                                AND r.address_key IS NOT DISTINCT FROM s.address_key
+                               THEN r.business_id END,
+            link_reason = CASE WHEN r.uscc IS NOT DISTINCT FROM s.uscc
+                                AND r.name_key = s.name_key
+                                AND r.address_key IS NOT DISTINCT FROM s.address_key
+                               THEN r.link_reason END
+        FROM registry_stage s
+        WHERE r.bureau = :bureau AND r.is_current AND r.source_key = s.source_key
+          AND r.content_hash <> s.content_hash
+    """),
+        params,
+    ).rowcount
+    removed = conn.execute(
+        sa.text("""
+        UPDATE source_records r SET is_current = false
+        WHERE r.bureau = :bureau AND r.is_current AND r.batch_id <> :batch
+          AND NOT EXISTS (SELECT 1 FROM registry_stage s WHERE s.source_key = r.source_key)
+    """),
+        params,
+    ).rowcount
+    added = conn.execute(
+        sa.text(f"""
+        INSERT INTO source_records (batch_id, bureau, is_current, {", ".join(STAGE_COLUMNS)})
+        SELECT :batch, CAST(:bureau AS varchar), true, {", ".join("s." + c for c in STAGE_COLUMNS)}
+        FROM registry_stage s
+        WHERE NOT EXISTS (SELECT 1 FROM source_records r WHERE r.bureau = :bureau
+                          AND r.is_current AND r.source_key = s.source_key)
+    """),
+        params,
+    ).rowcount
+    return {"added": added, "changed": changed, "removed": removed, "unchanged": unchanged}
+
+
+def import_gazetteer(
+    session: Session,
+    *,
+    batch: ImportBatch,
+    path: Path,
+    mapping: dict[str, str] | None,
+    crs: str,
+    progress: ProgressFn,
+) -> dict[str, Any]:
+    """Replace the postal gazetteer with this file, then locate every business again."""
+    progress("checking the file", 0, None, force=True)
+    table, header_map = _open(path, batch.filename, "gazetteer", mapping)
+    labels = {field: header_map.header_of(field) for field in header_map.columns}
+    sink = IssueSink()
+    counters = {"read": 0, "imported": 0, "rejected": 0}
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for item in iter_records(table, header_map):
+            if isinstance(item, RowIssue):
+                sink.add(item)
+                if item.severity == "error":
+                    counters["rejected"] += 1
+                continue
+            counters["read"] += 1
+            parsed = _gazetteer_row(item, labels, crs, sink)
+            if parsed is None:
+                counters["rejected"] += 1
+                continue
+            counters["imported"] += 1
+            if counters["read"] % 5000 == 0:
+                progress("reading", counters["read"], None)
+            yield (*parsed, batch.id)
+
+    session.execute(sa.text("DELETE FROM gazetteer_addresses"))
+    with table:
+        copy_rows(
+            session,
+            "gazetteer_addresses",
+            ("address", "town", "road", "number", "location", "batch_id"),
+            rows(),
+        )
+    session.execute(sa.text("ANALYZE gazetteer_addresses"))
+    progress("locating", counters["read"], counters["read"], force=True)
+    # Points from the old gazetteer are stale: every business not located by a visit is redone.
+    located = locate_businesses(session, everything=True)
+    sink.save(session, batch.id)
+    batch.rows_read = counters["read"]
+    batch.rows_imported = counters["imported"]
+    batch.rows_rejected = counters["rejected"]
+    return {
+        "rows_read": counters["read"],
+        "rows_imported": counters["imported"],
+        "rows_rejected": counters["rejected"],
+        "errors": sink.errors,
+        "warnings": sink.warnings,
+        "location": located,
+    }
+
+
+# Yongkang and its neighbours lie well inside this box; a point outside is a data error.
+LON_RANGE = (118.0, 122.0)
+LAT_RANGE = (27.0, 31.0)
+
+
+def _gazetteer_row(
+    record: Record, labels: dict[str, str], crs: str, sink: IssueSink
+) -> tuple[str, str, str, str, str] | None:
+    values = record.values
+    row = record.row_number
+    try:
+        lon = float(values.get("lon") or "")
+        lat = float(values.get("lat") or "")
+    except ValueError:
+        sink.add(
+            RowIssue(
+                row,
+                labels.get("lon"),
+                f"{values.get('lon')}, {values.get('lat')}",
+                "longitude and latitude must be numbers; row not imported",
+            )
+        )
+        return None
+    if not (LON_RANGE[0] <= lon <= LON_RANGE[1] and LAT_RANGE[0] <= lat <= LAT_RANGE[1]):
+        swapped = LON_RANGE[0] <= lat <= LON_RANGE[1] and LAT_RANGE[0] <= lon <= LAT_RANGE[1]
+        sink.add(
+            RowIssue(
+                row,
+                labels.get("lon"),
+                f"{lon}, {lat}",
+                "longitude and latitude look swapped; row not imported"
+                if swapped
+                else "point is far outside the county; row not imported",
+            )
+        )
+        return None
+    address_text = values.get("address") or ""
+    parsed = normalize_address(address_text) if address_text else None
+    town = normalize_text(values.get("town") or "") or (parsed.town if parsed else None)
+    road = normalize_text(values.get("road") or "") or (parsed.road if parsed else None)
+    number_raw = normalize_text(values.get("number") or "")
+    number = number_raw.removesuffix("号") if number_raw else (parsed.number if parsed else None)
+    if not (town and road and number):
+        sink.add(
+            RowIssue(
+                row,
+                labels.get("address"),
+                address_text,
+                "township, road or door number missing; row not imported",
+            )
+        )
+        return None
+    wlon, wlat = to_wgs84(lon, lat, crs)
+    return (
+        address_text or f"{town}{road}{number}号",
+        town,
+        road,
+        number,
+        f"SRID=4326;POINT({wlon:.7f} {wlat:.7f})",
+    )
+
+
+def list_import_issues(session: Session, *, batch_id: int) -> Iterator[ImportIssue]:
+    return iter(
+        session.scalars(
+            sa.select(ImportIssue)
+            .where(ImportIssue.batch_id == batch_id)
+            .order_by(ImportIssue.row_number.nulls_first(), ImportIssue.id)
+        )
+    )
+
+
+def ensure_file_readable(
+    path: Path, filename: str, kind: str, mapping: dict[str, str] | None
+) -> None:
+    """Fail fast (before queueing) on a file that cannot be an import of this kind."""
+    try:
+        table, _ = _open(path, filename, "gazetteer" if kind == "gazetteer" else kind, mapping)
+    except InputFileError:
+        raise
+    table.close()

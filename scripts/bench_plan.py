@@ -1,0 +1,142 @@
+"""Benchmark of campaign planning on a generated county: planner against the baseline.
+
+Usage: python scripts/bench_plan.py [COUNTY_FOLDER] [--capacity 40] [--hops 1,2]
+
+Loads truth.csv (registered location of every business), territories.geojson (delivery
+segments and their stations) and couriers.csv, plans the nearest-neighbour territory-only
+baseline and the planner in the same run, and prints time, kilometres and finish days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import shapely
+from shapely.geometry import shape
+
+from fieldcheck.dispatch.baseline import plan_baseline
+from fieldcheck.dispatch.planner import Courier, Plan, PlanInput, Stop, plan
+from fieldcheck.dispatch.territories import neighbours_from_polygons
+
+DEFAULT_COUNTY = Path(__file__).resolve().parents[1].parent / "shared/data/yongkang-40k"
+
+
+def _number(code: str) -> int:
+    """Integer id from a code such as E0000123 or YKEMS0007."""
+    return int(re.sub(r"\D", "", code))
+
+
+def load_county(folder: Path, *, capacity: int, hops: int) -> tuple[PlanInput, int]:
+    """PlanInput for every registered business of the county; also the count left out."""
+    features = json.loads((folder / "territories.geojson").read_text(encoding="utf-8"))["features"]
+    polygons = {f["properties"]["code"]: shape(f["geometry"]) for f in features}
+    codes = sorted(polygons)
+    tree = shapely.STRtree([polygons[c] for c in codes])
+
+    ids, lons, lats = [], [], []
+    skipped = 0
+    with (folder / "truth.csv").open(encoding="utf-8", newline="") as fh:
+        for row in csv.DictReader(fh):
+            # Businesses found in the field have no registered location: nothing to visit.
+            if not row["registered_lon"]:
+                skipped += 1
+                continue
+            ids.append(_number(row["entity"]))
+            lons.append(float(row["registered_lon"]))
+            lats.append(float(row["registered_lat"]))
+    points = shapely.points(np.array(lons), np.array(lats))
+    point_idx, poly_idx = tree.query(points, predicate="intersects")
+    segment: list[str | None] = [None] * len(ids)
+    # A point on a shared boundary matches two segments: the first code wins.
+    for i, p in sorted(zip(point_idx.tolist(), poly_idx.tolist(), strict=True), reverse=True):
+        segment[i] = codes[p]
+    stops = [
+        Stop(id=i, lon=x, lat=y, segment=s)
+        for i, x, y, s in zip(ids, lons, lats, segment, strict=True)
+    ]
+
+    with (folder / "couriers.csv").open(encoding="utf-8-sig", newline="") as fh:
+        couriers = [
+            Courier(
+                id=_number(row["工号"]),
+                segment=row["投递段"],
+                station_lon=float(row["网点经度"]),
+                station_lat=float(row["网点纬度"]),
+            )
+            for row in csv.DictReader(fh)
+        ]
+    neighbours = neighbours_from_polygons(polygons, hops=hops)
+    return PlanInput(stops, couriers, neighbours, daily_capacity=capacity), skipped
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _row(name: str, result: Plan, seconds: float, baseline_km: float | None) -> str:
+    ratio = result.finish_day / result.lower_bound_days if result.lower_bound_days else math.nan
+    vs = f"{(result.total_km / baseline_km - 1) * 100:+.1f} %" if baseline_km else "—"
+    return (
+        f"{name:<28} {seconds:>8.1f} {result.total_km:>11,.0f} {result.finish_day:>7}"
+        f" {result.lower_bound_days:>6} {result.neighbour_bound_days or '—':>6}"
+        f" {ratio:>6.2f} {vs:>9} {len(result.unassigned):>6} {_peak_rss_mb():>8.0f}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("county", nargs="?", type=Path, default=DEFAULT_COUNTY)
+    parser.add_argument("--capacity", type=int, default=40, help="visits per courier-day")
+    parser.add_argument(
+        "--hops", default="1,2", help="neighbour reaches to plan with, e.g. 1 (touching) or 1,2"
+    )
+    parser.add_argument(
+        "--route-improve", type=int, default=0, help="guided local search solutions per day"
+    )
+    args = parser.parse_args(argv)
+
+    hops_list = [int(h) for h in args.hops.split(",")]
+    started = time.perf_counter()
+    plan_input, skipped = load_county(args.county, capacity=args.capacity, hops=hops_list[0])
+    load_s = time.perf_counter() - started
+    print(
+        f"county {args.county.name}: {len(plan_input.stops)} businesses "
+        f"({skipped} unregistered left out), {len(plan_input.couriers)} couriers, "
+        f"{len({c.segment for c in plan_input.couriers})} segments with couriers, "
+        f"{args.capacity} visits per courier-day; loaded in {load_s:.1f} s"
+    )
+    header = (
+        f"{'plan':<28} {'time s':>8} {'total km':>11} {'finish':>7} {'lower':>6} {'nbr':>6}"
+        f" {'ratio':>6} {'km vs bl':>9} {'unasg':>6} {'RSS MB':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+
+    started = time.perf_counter()
+    base = plan_baseline(plan_input)
+    print(_row("baseline (NN, territory)", base, time.perf_counter() - started, None))
+    for hops in hops_list:
+        if hops != hops_list[0]:
+            plan_input, _ = load_county(args.county, capacity=args.capacity, hops=hops)
+        started = time.perf_counter()
+        result = plan(plan_input, route_improve=args.route_improve)
+        name = "planner, touching segments" if hops == 1 else f"planner, within {hops} hops"
+        print(_row(name, result, time.perf_counter() - started, base.total_km))
+    print(
+        "lower = ceil(visits / (couriers × capacity)); nbr = earliest finish the neighbour"
+        " relation allows; ratio = finish / lower; km vs bl = total km against the baseline"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""Registry intake against PostGIS: reading, validation, re-imports, linkage and location."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from fieldcheck.errors import MissingColumnsError
+from fieldcheck.jobs.models import Job
+from fieldcheck.registry.models import Business, ImportBatch, ImportIssue, SourceRecord
+from fieldcheck.registry.service import ImportRequest, request_import, run_import_job
+from tests.files import (
+    commerce_row,
+    make_uscc,
+    tax_row,
+    write_commerce_xlsx,
+    write_gazetteer,
+    write_tax_csv,
+)
+
+GAZETTEER = [
+    ("古山镇", "古山西路", 30, 120.083298, 28.997171),
+    ("古山镇", "古山西路", 31, 120.083400, 28.997300),
+    ("江南街道", "总部南路", 14, 120.050000, 28.870000),
+    ("西溪镇", "总部南路", 14, 119.950000, 28.950000),
+    ("西溪镇", "溪心路", 8, 119.960000, 28.960000),
+]
+A = make_uscc("AB12CD34")
+B = make_uscc("EF56GH78")
+
+
+def run_import(session_factory: Any, session: Any, kind: str, path: Path) -> Job:
+    """Request and run an import in the test's transaction; the job as it ended."""
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    with session_factory() as s:
+        job = request_import(
+            s,
+            request=ImportRequest(kind=kind, path=path, filename=path.name, sha256=sha),
+            actor_id=None,
+        )
+        if job.state == "queued":
+            job.result = run_import_job(session_factory, job, lambda *a, **k: None)
+            job.state = "succeeded"
+        return job
+
+
+@pytest.fixture
+def gazetteer(tmp_path, session_factory, session):
+    return run_import(
+        session_factory, session, "gazetteer", write_gazetteer(tmp_path / "gaz.csv", GAZETTEER)
+    )
+
+
+def records(session) -> list[SourceRecord]:
+    return list(
+        session.scalars(
+            sa.select(SourceRecord).where(SourceRecord.is_current).order_by(SourceRecord.id)
+        )
+    )
+
+
+def test_tax_csv_in_gb18030_is_imported_linked_and_located(
+    tmp_path, session_factory, session, gazetteer
+):
+    path = write_tax_csv(
+        tmp_path / "tax.csv",
+        [
+            tax_row(
+                1, A, "永康市古山施秀丽不锈钢制品经营部", "浙江省金华市永康市古山镇古山西路30号"
+            ),
+            tax_row(2, B, "永康市江南杨建电动工具经营部", "永康市江南街道总部南路14号"),
+        ],
+    )
+    job = run_import(session_factory, session, "tax", path)
+    assert job.result["added"] == 2
+    assert job.result["location"] == {"address": 2}
+    rows = records(session)
+    assert [(r.row_number, r.uscc, r.town, r.road, r.number) for r in rows] == [
+        (2, A, "古山镇", "古山西路", "30"),
+        (3, B, "江南街道", "总部南路", "14"),
+    ]
+    business = session.get(Business, rows[0].business_id)
+    assert business.location_precision == "address"
+    lon, lat = session.execute(
+        sa.select(sa.func.ST_X(Business.location), sa.func.ST_Y(Business.location)).where(
+            Business.id == business.id
+        )
+    ).one()
+    assert (round(lon, 6), round(lat, 6)) == (120.083298, 28.997171)
+
+
+def test_same_file_again_is_recognised_and_changes_nothing(
+    tmp_path, session_factory, session, gazetteer
+):
+    path = write_tax_csv(tmp_path / "tax.csv", [tax_row(1, A, "甲商行", "古山镇古山西路30号")])
+    first = run_import(session_factory, session, "tax", path)
+    again = run_import(session_factory, session, "tax", path)
+    assert again.state == "succeeded"
+    assert again.result["duplicate_of"] == first.result["batch_id"]
+    assert (
+        session.scalar(
+            sa.select(sa.func.count()).select_from(ImportBatch).where(ImportBatch.kind == "tax")
+        )
+        == 1
+    )
+    assert len(records(session)) == 1
+
+
+def test_newer_list_reports_rows_added_changed_and_removed(
+    tmp_path, session_factory, session, gazetteer
+):
+    C = make_uscc("JK90LM12")
+    run_import(
+        session_factory,
+        session,
+        "tax",
+        write_tax_csv(
+            tmp_path / "v1.csv",
+            [
+                tax_row(1, A, "甲商行", "古山镇古山西路30号"),
+                tax_row(2, B, "乙商行", "古山镇古山西路31号"),
+            ],
+        ),
+    )
+    job = run_import(
+        session_factory,
+        session,
+        "tax",
+        write_tax_csv(
+            tmp_path / "v2.csv",
+            [
+                tax_row(1, A, "甲商行", "古山镇古山西路30号", status="非正常"),
+                tax_row(2, C, "丙商行", "江南街道总部南路14号"),
+            ],
+        ),
+    )
+    assert {k: job.result[k] for k in ("added", "changed", "removed", "unchanged")} == {
+        "added": 1,
+        "changed": 1,
+        "removed": 1,
+        "unchanged": 0,
+    }
+    current = {r.uscc: r.reg_status for r in records(session)}
+    assert current == {A: "abnormal", C: "active"}
+    gone = session.scalar(sa.select(SourceRecord).where(SourceRecord.uscc == B))
+    assert gone.is_current is False
+
+
+def test_bad_rows_are_reported_and_good_rows_imported(
+    tmp_path, session_factory, session, gazetteer
+):
+    bad_check = A[:-1] + ("0" if A[-1] != "0" else "1")
+    path = write_tax_csv(
+        tmp_path / "tax.csv",
+        [
+            tax_row(1, A, "甲商行", "古山镇古山西路30号"),
+            tax_row(2, "", "", "古山镇古山西路31号", owner=""),
+            tax_row(3, bad_check, "丁商行", "古山镇古山西路31号"),
+            [*tax_row(4, B, "戊商行", "古山镇古山西路31号"), "extra", "cells"],
+        ],
+    )
+    job = run_import(session_factory, session, "tax", path)
+    assert job.result["rows_read"] == 4
+    assert job.result["rows_imported"] == 2
+    assert job.result["rows_rejected"] == 2
+    issues = {(i.row_number, i.severity): i for i in session.scalars(sa.select(ImportIssue))}
+    assert "name is empty" in issues[(3, "error")].reason
+    assert issues[(4, "warning")].column == "纳税人识别号"
+    assert issues[(4, "warning")].value == bad_check
+    assert "check digit should be" in issues[(4, "warning")].reason
+    assert "has 14 cells but the header has 12 columns" in issues[(5, "error")].reason
+    # The row with a bad code is imported all the same, without a credit code.
+    assert [r.name for r in records(session)] == ["甲商行", "丁商行"]
+
+
+def test_file_missing_required_columns_is_refused_naming_them(tmp_path, session_factory, session):
+    path = tmp_path / "tax.csv"
+    path.write_text("序号,纳税人名称,联系电话\n1,甲商行,138\n", encoding="utf-8")
+    with pytest.raises(MissingColumnsError) as caught:
+        run_import(session_factory, session, "tax", path)
+    assert caught.value.found == ["序号", "纳税人名称", "联系电话"]
+    assert any("纳税人识别号" in m for m in caught.value.missing)
+    assert session.scalar(sa.select(sa.func.count()).select_from(SourceRecord)) == 0
+
+
+def test_lists_link_by_code_and_by_name_and_address_when_a_code_is_wrong(
+    tmp_path, session_factory, session, gazetteer
+):
+    run_import(
+        session_factory,
+        session,
+        "tax",
+        write_tax_csv(
+            tmp_path / "tax.csv",
+            [
+                tax_row(1, A, "永康市甲电器有限责任公司", "古山镇古山西路30号"),
+                # The owner's ID as tax number: no credit code to link by.
+                tax_row(2, "330784197001010010", "永康市乙五金经营部", "古山镇古山西路31号"),
+            ],
+        ),
+    )
+    run_import(
+        session_factory,
+        session,
+        "commerce",
+        write_commerce_xlsx(
+            tmp_path / "commerce.xlsx",
+            [
+                commerce_row(A, "永康市甲电器有限公司", "浙江省永康市古山镇古山西路30号"),
+                commerce_row(B, "永康市乙五金经营部", "永康市古山镇古山西路31号"),
+            ],
+        ),
+    )
+    rows = records(session)
+    by_key = {(r.bureau, r.row_number): r for r in rows}
+    assert by_key[("tax", 2)].business_id == by_key[("commerce", 3)].business_id
+    assert by_key[("commerce", 3)].link_reason == "same_code"
+    assert by_key[("tax", 3)].business_id == by_key[("commerce", 4)].business_id
+    assert by_key[("tax", 3)].link_reason == "name_address"
+    assert by_key[("tax", 3)].link_score >= 0.9
+    assert session.scalar(sa.select(sa.func.count()).select_from(Business)) == 2
+
+
+def test_neighbours_at_one_door_are_not_linked(tmp_path, session_factory, session, gazetteer):
+    run_import(
+        session_factory,
+        session,
+        "tax",
+        write_tax_csv(
+            tmp_path / "tax.csv",
+            [
+                tax_row(1, "330784197001010010", "永康市古山张三五金经营部", "古山镇古山西路30号"),
+                tax_row(2, "330722197001010011", "永康市古山李四服装店", "古山镇古山西路30号"),
+            ],
+        ),
+    )
+    assert len({r.business_id for r in records(session)}) == 2
+
+
+def test_road_in_two_townships_without_a_township_is_ambiguous_not_guessed(
+    tmp_path, session_factory, session, gazetteer
+):
+    run_import(
+        session_factory,
+        session,
+        "commerce",
+        write_commerce_xlsx(
+            tmp_path / "c.xlsx", [commerce_row(A, "甲商行", "浙江省永康市总部南路14号")]
+        ),
+    )
+    business = session.scalar(sa.select(Business))
+    assert business.location_precision == "ambiguous"
+    assert business.location is None
+    assert "江南街道, 西溪镇" in business.location_source
+
+
+def test_tax_office_settles_a_road_found_in_two_townships(
+    tmp_path, session_factory, session, gazetteer
+):
+    run_import(
+        session_factory,
+        session,
+        "tax",
+        write_tax_csv(
+            tmp_path / "t.csv", [tax_row(1, A, "甲商行", "浙江省永康市总部南路14号", office="西溪")]
+        ),
+    )
+    business = session.scalar(sa.select(Business))
+    assert business.location_precision == "address"
+    assert business.town == "西溪镇"
+
+
+def test_unknown_door_falls_back_to_the_township_centre(
+    tmp_path, session_factory, session, gazetteer
+):
+    run_import(
+        session_factory,
+        session,
+        "tax",
+        write_tax_csv(tmp_path / "t.csv", [tax_row(1, A, "甲商行", "永康市古山镇古山西路999号")]),
+    )
+    business = session.scalar(sa.select(Business))
+    assert business.location_precision == "township"
+    assert "centre of 古山镇" in business.location_source
+
+
+def test_duplicate_registration_in_one_list_is_kept_and_linked(
+    tmp_path, session_factory, session, gazetteer
+):
+    tin = "33078419700101001001"
+    run_import(
+        session_factory,
+        session,
+        "tax",
+        write_tax_csv(
+            tmp_path / "t.csv",
+            [
+                tax_row(1, tin, "永康市古山张三五金经营部", "古山镇古山西路30号"),
+                tax_row(2, tin, "永康市古山张三五金经营部", "古山镇古山西路30号"),
+            ],
+        ),
+    )
+    rows = records(session)
+    assert len(rows) == 2
+    assert rows[0].business_id == rows[1].business_id
+    issue = session.scalar(sa.select(ImportIssue).where(ImportIssue.row_number == 3))
+    assert "same identifier as row 2" in issue.reason
+
+
+def test_gazetteer_rows_with_swapped_coordinates_are_reported(tmp_path, session_factory, session):
+    path = write_gazetteer(
+        tmp_path / "g.csv",
+        [("古山镇", "古山西路", 1, 28.99, 120.08), ("古山镇", "古山西路", 2, 120.08, 28.99)],
+    )
+    job = run_import(session_factory, session, "gazetteer", path)
+    assert job.result["rows_imported"] == 1
+    issue = session.scalar(sa.select(ImportIssue))
+    assert issue.row_number == 2
+    assert "swapped" in issue.reason

@@ -14,6 +14,7 @@ from api.extensions import Api, Services, close_db_session
 from fieldcheck.auth.ratelimit import make_rate_limiter
 from fieldcheck.config import Settings
 from fieldcheck.db import make_engine, make_session_factory
+from fieldcheck.evidence.storage import storage_from_url
 from fieldcheck.jobs.service import make_runner
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         limiter=make_rate_limiter(
             settings.redis_url, config.get("RATE_LIMIT_PREFIX", "fieldcheck:rl:")
         ),
+        storage=storage_from_url(settings.photo_storage_url,
+                                 s3_endpoint_url=settings.s3_endpoint_url),
         jobs=make_runner(settings.redis_url, engine, config.get("JOB_QUEUE", "fieldcheck")),
     )
     app.teardown_appcontext(close_db_session)

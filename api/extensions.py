@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.errors import ProblemSchema, http_exception_response
 from fieldcheck.auth.ratelimit import RateLimiter
 from fieldcheck.config import Settings
+from fieldcheck.evidence.storage import PhotoStorage
 from fieldcheck.jobs.service import JobRunner
 
 
@@ -68,6 +69,7 @@ class Services:
     sessions: sessionmaker[Session]
     limiter: RateLimiter
     jobs: JobRunner
+    storage: PhotoStorage
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -1,0 +1,1 @@
+"""Demo data: a small generated county for `fieldcheck demo` and test fixtures."""

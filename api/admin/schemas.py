@@ -148,7 +148,7 @@ class BusinessQueryArgsSchema(PageArgsSchema):
     link_reason = ma.fields.String(
         load_default=None,
         validate=ma.validate.OneOf(
-            ("same_code", "name_address", "same_name_town", "new", "manual_merge", "manual_split")
+            ("same_code", "same_org_code", "name_address", "new", "manual_merge", "manual_split")
         ),
     )
     location_precision = ma.fields.String(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -13,6 +15,11 @@ from fieldcheck.auth.models import User
 from fieldcheck.auth.service import add_user, hash_password
 from fieldcheck.config import Settings
 from fieldcheck.db import make_engine, make_session_factory
+from fieldcheck.demo.county import generate_county
+from fieldcheck.errors import FieldcheckError
+from fieldcheck.jobs.models import Job
+from fieldcheck.jobs.service import execute_job
+from fieldcheck.registry.service import ImportRequest, request_import
 from fieldcheck.schema import upgrade
 
 log = logging.getLogger(__name__)
@@ -62,18 +69,48 @@ def _reset_accounts(session: sa.orm.Session) -> list[DemoAccount]:
     return accounts
 
 
+def _import(engine: sa.Engine, kind: str, path: Path, say: Callable[[str], None]) -> None:
+    """Run one import in this process; a file imported before changes nothing."""
+    sessions = make_session_factory(engine)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with sessions() as session:
+        job = request_import(
+            session,
+            request=ImportRequest(kind=kind, path=path, filename=path.name, sha256=digest),
+            actor_id=None,
+        )
+        job_id, state = job.id, job.state
+    if state == "queued":
+        execute_job(engine, job_id)
+    with sessions() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        if job.state != "succeeded":
+            raise FieldcheckError(f"demo {kind} import failed: {job.error}")
+        result = job.result or {}
+    already = " (already loaded)" if result.get("duplicate_of") else ""
+    say(f"imported {path.name}: {result.get('rows_imported', 0)} rows{already}")
+
+
 def prepare_demo(
     settings: Settings, *, businesses: int = 300, say: Callable[[str], None] = log.info
 ) -> DemoSummary:
-    """Bring the database to head and load the demo data; safe to run again."""
+    """Bring the database to head and load the demo county; safe to run again."""
     assert settings.database_url
     say("migrating the database")
     upgrade(settings.database_url)
+    county_dir = settings.instance_dir / "demo-county"
+    if not (county_dir / "truth.csv").exists():
+        say(f"generating a demo county of {businesses} businesses in {county_dir}")
+        generate_county(county_dir, businesses=businesses)
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine)() as session:
             summary = DemoSummary(accounts=_reset_accounts(session))
             session.commit()
+        _import(engine, "gazetteer", county_dir / "gazetteer.csv", say)
+        _import(engine, "tax", county_dir / "tax_registry.csv", say)
+        _import(engine, "commerce", county_dir / "commerce_registry.xlsx", say)
     finally:
         engine.dispose()
     return summary

@@ -7,6 +7,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
+from operator import getitem
 from typing import Literal
 
 from stdnum.cn import uscc as stdnum_uscc
@@ -30,6 +31,22 @@ _RIC_PROVINCES = frozenset(
 )
 
 _USCC_ENTITY_KINDS = {"91": "company", "92": "individual", "93": "coop"}
+
+# The weighted sums of the three check characters, precomputed per position (character ->
+# value x weight) so that a sum is one dict lookup per character: stdnum's generic code costs
+# tens of microseconds per code, and a million-row list holds a million codes.
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # GB 32100
+_USCC_TERMS = tuple({c: i * w for i, c in enumerate(USCC_ALPHABET)} for w in _USCC_WEIGHTS)
+_USCC_CHARS = frozenset(USCC_ALPHABET)
+_ORG_TERMS = tuple({c: i * w for i, c in enumerate(ORG_CODE_ALPHABET)} for w in _ORG_CODE_WEIGHTS)
+_RIC_TERMS = tuple({str(d): d * w for d in range(10)} for w in _RIC_WEIGHTS)
+# ISO 7064 MOD 11,10 as a state table: _MOD_11_10_NEXT[state][digit] is the next state.
+_MOD_11_10_NEXT = tuple(
+    {str(d): (((state or 10) * 2) % 11 + d) % 10 for d in range(10)} for state in range(10)
+)
+# The year this module was loaded: a birth date before it is never in the future, which spares
+# a clock read per ID (the clock is still read for later dates, so a long-lived process is exact).
+_LOAD_YEAR = date.today().year
 
 # Separators people type or paste into codes: whitespace (incl. zero-width), hyphens and dashes,
 # middle dots, and the quote Excel users put in front of a number to keep it as text.
@@ -71,7 +88,12 @@ def clean_code(raw: object) -> str:
         if raw.is_integer() and abs(raw) < 1e15:
             return str(int(raw))
         return f"{raw:.15G}"
-    text = unicodedata.normalize("NFKC", str(raw))
+    text = raw if type(raw) is str else str(raw)
+    # Plain ASCII letters and digits (nearly every code) are already NFKC, hold no separator
+    # and no decimal point: only the case can change.
+    if text.isascii() and text.isalnum():
+        return text.upper()
+    text = unicodedata.normalize("NFKC", text)
     text = _SEPARATORS.sub("", text).upper()
     match = _TRAILING_ZERO_DECIMAL.fullmatch(text)
     if match:
@@ -79,36 +101,74 @@ def clean_code(raw: object) -> str:
     return text
 
 
-def is_excel_mangled(raw: object) -> bool:
-    """True when a long code was stored as a number and shows as `9.1133E+17` or similar."""
-    text = clean_code(raw)
+def _reclean(value: str) -> str:
+    # The checks below run on a value clean_code already returned and, as the public checks
+    # they stand for, clean it once more. Cleaning ASCII letters and digits changes nothing;
+    # only the rare rest (non-ASCII, an int's minus sign) is cleaned again.
+    return value if value.isascii() and value.isalnum() else clean_code(value)
+
+
+def _is_mangled(text: str) -> bool:
+    # Both shapes need an E or a comma; most codes have neither and skip the regexes.
+    if "E" not in text and "," not in text:
+        return False
     if _SCIENTIFIC.fullmatch(text):
         return True
     return bool(_GROUPED_NUMBER.fullmatch(text)) and len(text.replace(",", "")) > 15
 
 
+def is_excel_mangled(raw: object) -> bool:
+    """True when a long code was stored as a number and shows as `9.1133E+17` or similar."""
+    return _is_mangled(clean_code(raw))
+
+
 def uscc_check_digit(first17: str) -> str:
     """The GB 32100 check character (mod 31) for the first 17 characters of a credit code."""
+    if len(first17) == 17:
+        try:
+            return USCC_ALPHABET[-sum(map(getitem, _USCC_TERMS, first17)) % 31]
+        except KeyError:
+            pass
+    # Lower case, separators or other lengths: stdnum's reading of such input.
     return stdnum_uscc.calc_check_digit(first17)
 
 
 def org_code_check_digit(body: str) -> str:
     """The GB 11714 check character for the 8-character body of an organisation code."""
-    total = sum(
-        ORG_CODE_ALPHABET.index(c) * w for c, w in zip(body, _ORG_CODE_WEIGHTS, strict=True)
-    )
+    try:
+        if len(body) != 8:
+            raise KeyError(body)
+        total = sum(map(getitem, _ORG_TERMS, body))
+    except KeyError:
+        # The generic sum raises the ValueError callers expect from a bad body.
+        total = sum(
+            ORG_CODE_ALPHABET.index(c) * w for c, w in zip(body, _ORG_CODE_WEIGHTS, strict=True)
+        )
     check = 11 - total % 11
-    return {10: "X", 11: "0"}.get(check, str(check))
+    return "X" if check == 10 else "0" if check == 11 else str(check)
 
 
 def ric_check_digit(first17: str) -> str:
     """The GB 11643 check character for the first 17 digits of a resident ID number."""
-    return _RIC_CHECK[sum(int(c) * w for c, w in zip(first17, _RIC_WEIGHTS, strict=True)) % 11]
+    try:
+        if len(first17) != 17:
+            raise KeyError(first17)
+        total = sum(map(getitem, _RIC_TERMS, first17))
+    except KeyError:
+        # Non-ASCII decimal digits, or the ValueError of a wrong length.
+        total = sum(int(c) * w for c, w in zip(first17, _RIC_WEIGHTS, strict=True))
+    return _RIC_CHECK[total % 11]
 
 
 def reg_no_check_digit(first14: str) -> str:
     """The GS 15-2006 check digit (ISO 7064 MOD 11,10) for the first 14 digits of a reg. number."""
-    return mod_11_10.calc_check_digit(first14)
+    state = 5
+    try:
+        for c in first14:
+            state = _MOD_11_10_NEXT[state][c]
+    except KeyError:
+        return mod_11_10.calc_check_digit(first14)
+    return str((1 - ((state or 10) * 2) % 11) % 10)
 
 
 def _empty(kind: str) -> CodeCheck:
@@ -125,17 +185,20 @@ def _describe_chars(chars: list[str]) -> str:
 
 def check_uscc(raw: object) -> CodeCheck:
     """Check a unified social credit code (GB 32100); a bad mod-31 check digit is invalid."""
+    return _check_uscc(clean_code(raw))
+
+
+def _check_uscc(value: str) -> CodeCheck:
     kind = "uscc"
-    value = clean_code(raw)
     if not value:
         return _empty(kind)
-    if is_excel_mangled(value):
+    if _is_mangled(_reclean(value)):
         return _mangled(value, kind)
     if len(value) != 18:
         return CodeCheck(
             value, kind, "invalid", f"a credit code has 18 characters, this one has {len(value)}"
         )
-    bad = sorted({c for c in value if c not in USCC_ALPHABET})
+    bad = [] if _USCC_CHARS.issuperset(value) else sorted(set(value) - _USCC_CHARS)
     if bad:
         reason = f"contains {_describe_chars(bad)}, which credit codes never use"
         if "O" in bad or "I" in bad:
@@ -173,11 +236,14 @@ def check_uscc(raw: object) -> CodeCheck:
 
 def check_reg_no(raw: object) -> CodeCheck:
     """Check a legacy 15-digit registration number (GS 15); 13/14 digits are tolerated."""
+    return _check_reg_no(clean_code(raw))
+
+
+def _check_reg_no(value: str) -> CodeCheck:
     kind = "reg_no"
-    value = clean_code(raw)
     if not value:
         return _empty(kind)
-    if is_excel_mangled(value):
+    if _is_mangled(_reclean(value)):
         return _mangled(value, kind)
     if not value.isdigit():
         if len(value) == 18:
@@ -206,8 +272,11 @@ def check_reg_no(raw: object) -> CodeCheck:
 
 def check_org_code(raw: object) -> CodeCheck:
     """Check an organisation code (GB 11714) printed as `XXXXXXXX-X`; the value has no hyphen."""
+    return _check_org_code(clean_code(raw))
+
+
+def _check_org_code(value: str) -> CodeCheck:
     kind = "org_code"
-    value = clean_code(raw)
     if not value:
         return _empty(kind)
     if len(value) != 9:
@@ -236,8 +305,10 @@ def _birth_date(yyyymmdd: str) -> date | None:
 
 
 def _birth_date_problem(yyyymmdd: str) -> str | None:
-    shown = f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:8]}"
     born = _birth_date(yyyymmdd)
+    if born is not None and 1900 <= born.year < _LOAD_YEAR:
+        return None
+    shown = f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:8]}"
     if born is None:
         return f"birth date {shown} is not a real date"
     if born.year < 1900 or born > date.today():
@@ -265,11 +336,14 @@ def check_resident_id(raw: object) -> CodeCheck:
 
     A 15-digit first-generation number is converted to its 18-digit form.
     """
+    return _check_resident_id(clean_code(raw))
+
+
+def _check_resident_id(value: str) -> CodeCheck:
     kind = "ric"
-    value = clean_code(raw)
     if not value:
         return _empty(kind)
-    if is_excel_mangled(value):
+    if _is_mangled(_reclean(value)):
         return _mangled(value, kind)
     notes = []
     if len(value) == 15:
@@ -328,7 +402,8 @@ def check_tin(raw: object) -> CodeCheck:
     value = clean_code(raw)
     if not value:
         return _empty("other")
-    if is_excel_mangled(value):
+    again = _reclean(value)
+    if _is_mangled(again):
         return _mangled(value, "other")
     n = len(value)
     # A first-generation ID plus a 2-digit sequence, or plus 00000.
@@ -336,10 +411,10 @@ def check_tin(raw: object) -> CodeCheck:
     if n == 18:
         # An owner's ID is tried first: its check digit and birth date make a chance match with
         # a credit code's check digit harmless, not the other way round.
-        as_ric = check_resident_id(value) if _looks_like_ric18(value) else None
+        as_ric = _check_resident_id(again) if _looks_like_ric18(value) else None
         if as_ric is not None and as_ric.usable:
             return as_ric
-        as_uscc = check_uscc(value)
+        as_uscc = _check_uscc(again)
         if as_uscc.usable:
             return as_uscc
         if as_ric is not None:
@@ -347,15 +422,15 @@ def check_tin(raw: object) -> CodeCheck:
         if value[0] in USCC_AUTHORITIES:
             return as_uscc
     elif old_id_plus_suffix and _looks_like_ric15(value[:15]):
-        return _as_kind(check_resident_id(value[:15]), value, "ric_plus_seq")
+        return _as_kind(_check_resident_id(_reclean(value[:15])), value, "ric_plus_seq")
     elif n == 20 and _looks_like_ric18(value[:18]) and value[18:].isdigit():
-        return _as_kind(check_resident_id(value[:18]), value, "ric_plus_seq")
+        return _as_kind(_check_resident_id(_reclean(value[:18])), value, "ric_plus_seq")
     elif n == 15:
-        org = check_org_code(value[6:])
+        org = _check_org_code(_reclean(value[6:]))
         if value[:6].isdigit() and org.status == "valid":
             return CodeCheck(value, "region_plus_orgcode", "valid")
         if _looks_like_ric15(value):
-            return _as_kind(check_resident_id(value), value, "ric")
+            return _as_kind(_check_resident_id(again), value, "ric")
         if value[:6].isdigit():
             return CodeCheck(value, "region_plus_orgcode", "invalid", org.reason)
     return CodeCheck(
@@ -369,10 +444,11 @@ def check_tin(raw: object) -> CodeCheck:
 def check_business_code(raw: object) -> CodeCheck:
     """Check a column that holds a credit code or, for old records, a registration number."""
     value = clean_code(raw)
+    again = _reclean(value)
     if value.isdigit() and len(value) in (13, 14, 15):
-        return check_reg_no(value)
-    result = check_uscc(value)
-    if result.status == "invalid" and len(value) != 18 and not is_excel_mangled(value):
+        return _check_reg_no(again)
+    result = _check_uscc(again)
+    if result.status == "invalid" and len(value) != 18 and not _is_mangled(again):
         return CodeCheck(
             value,
             "uscc",

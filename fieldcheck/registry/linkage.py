@@ -1,10 +1,16 @@
 """Linking source records into businesses.
 
-In order: identical valid credit codes; then, for records without a valid code, a similar
-name at the same road and door number (township equal or unknown), or the identical
-normalised name in the same township; records that still match nothing become businesses of
-their own. Each link keeps its reason and score. Two records with different valid codes are
-never linked by name: a code is stronger evidence than a name.
+Evidence in order of strength:
+1. the same valid credit code (`same_code`);
+2. the same organisation code: a credit code carries it at positions 9-17 and an old
+   15-character tax number after its region, so it ties the two across bureaus
+   (`same_org_code`);
+3. for records without a code, a similar name at the same road and door number, township
+   equal or unknown (`name_address`, with the similarity as score).
+Records that match nothing found a business of their own (`new`). Two records with different
+valid codes are never linked by name: a code is stronger evidence than a name. Records of a
+code-less business that is nothing but them (and has no visits) are reconsidered when new
+records arrive, so that a list imported later, with codes, can absorb them.
 """
 
 from __future__ import annotations
@@ -26,18 +32,21 @@ log = logging.getLogger(__name__)
 NAME_SIMILARITY_MIN = 90.0
 
 LINK_SAME_CODE = "same_code"
+LINK_SAME_ORG_CODE = "same_org_code"
 LINK_NAME_ADDRESS = "name_address"
-LINK_SAME_NAME_TOWN = "same_name_town"
 LINK_NEW = "new"
+LINK_REASONS = (LINK_SAME_CODE, LINK_SAME_ORG_CODE, LINK_NAME_ADDRESS, LINK_NEW)
+
+RECORD_COLUMNS = "r.id, r.business_id, r.name_key, r.town, r.road, r.number, r.org_code"
 
 
 @dataclass
 class Candidate:
     record_id: int
-    business_id: int | None
+    business_id: int | None  # None while the record is itself being (re)linked
     name_key: str
     town: str | None
-    bureau: str
+    org_code: str | None
 
 
 def _attach_by_code(session: Session) -> int:
@@ -47,12 +56,13 @@ def _attach_by_code(session: Session) -> int:
         FROM (SELECT DISTINCT ON (uscc) id, uscc FROM businesses
               WHERE uscc IS NOT NULL ORDER BY uscc, id) b
         WHERE r.is_current AND r.business_id IS NULL AND r.uscc = b.uscc
-    """),
+        """),
         {"reason": LINK_SAME_CODE},
     ).rowcount
 
 
 def _link_by_code(session: Session) -> int:
+    """Attach records to the business of their credit code, founding missing ones."""
     linked = _attach_by_code(session)
     session.execute(
         sa.text("""
@@ -63,7 +73,7 @@ def _link_by_code(session: Session) -> int:
         FROM source_records
         WHERE is_current AND business_id IS NULL AND uscc IS NOT NULL
         ORDER BY uscc, (bureau = 'tax') DESC, id
-    """)
+        """)
     )
     return linked + _attach_by_code(session)
 
@@ -89,35 +99,13 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def link_unlinked_records(session: Session) -> dict[str, int]:
-    """Link every current record without a business; returns counts by link reason.
-
-    Records of a code-less business that is nothing but them (no visits yet) are reconsidered
-    too, so that a list imported later, with codes, can absorb them.
-    """
-    session.execute(sa.text("DROP TABLE IF EXISTS link_fresh, link_emptied"))
-    session.execute(
-        sa.text("""
-        CREATE TEMP TABLE link_fresh ON COMMIT DROP AS
-        SELECT id FROM source_records WHERE is_current AND business_id IS NULL
-    """)
-    )
-    by_code = _link_by_code(session)
-    # A business that gained records may be located better now.
-    session.execute(
-        sa.text("""
-        UPDATE businesses SET location_precision = 'unlocated'
-        WHERE location_precision <> 'visit' AND id IN (
-            SELECT r.business_id FROM source_records r JOIN link_fresh f ON f.id = r.id)
-    """)
-    )
-    stats = {LINK_SAME_CODE: by_code, LINK_NAME_ADDRESS: 0, LINK_SAME_NAME_TOWN: 0, LINK_NEW: 0}
-    # The pool to (re)link: records without a business, and lone records of code-less
-    # businesses without visits that share a door or a name with a freshly linked record.
-    pool = session.execute(
-        sa.text("""
+def _pool(session: Session) -> list[sa.Row]:
+    """Records to (re)link: those without a business, and lone records of code-less
+    businesses without visits sharing a door or an organisation code with a fresh record."""
+    return session.execute(
+        sa.text(f"""
         WITH fresh AS (
-            SELECT r.road, r.number, r.name_key FROM source_records r
+            SELECT r.road, r.number, r.org_code FROM source_records r
             JOIN link_fresh f ON f.id = r.id
         ), near_fresh AS (
             SELECT r.id, r.business_id FROM source_records r
@@ -126,7 +114,7 @@ def link_unlinked_records(session: Session) -> dict[str, int]:
             WHERE r.is_current
             UNION
             SELECT r.id, r.business_id FROM source_records r
-            JOIN (SELECT DISTINCT name_key FROM fresh) n ON n.name_key = r.name_key
+            JOIN (SELECT DISTINCT org_code FROM fresh) o ON o.org_code = r.org_code
             WHERE r.is_current
         ), lone AS (
             SELECT c.id FROM near_fresh c JOIN businesses b ON b.id = c.business_id
@@ -136,61 +124,100 @@ def link_unlinked_records(session: Session) -> dict[str, int]:
                            WHERE is_current AND business_id IS NOT NULL
                            GROUP BY business_id HAVING count(*) = 1)
         )
-        SELECT id, business_id, name_key, town, road, number, bureau FROM source_records
-        WHERE is_current AND business_id IS NULL
+        SELECT {RECORD_COLUMNS} FROM source_records r
+        WHERE r.is_current AND r.business_id IS NULL
         UNION ALL
-        SELECT r.id, r.business_id, r.name_key, r.town, r.road, r.number, r.bureau
-        FROM source_records r JOIN lone ON lone.id = r.id
-    """)
+        SELECT {RECORD_COLUMNS} FROM source_records r JOIN lone ON lone.id = r.id
+        """)
     ).all()
-    if not pool:
-        return stats
-    pool_ids = {r.id for r in pool}
 
-    create_stage(session, "link_keys", "road text, number text, name_key text")
-    copy_rows(
-        session,
-        "link_keys",
-        ("road", "number", "name_key"),
-        ((r.road, r.number, r.name_key) for r in pool),
-    )
-    linked = session.execute(
-        sa.text("""
-        SELECT r.id, r.business_id, r.name_key, r.town, r.road, r.number, r.bureau
-        FROM source_records r
+
+def _linked_neighbours(session: Session, pool: list[sa.Row]) -> list[sa.Row]:
+    """Linked records sharing a door or an organisation code with a pool record."""
+    create_stage(session, "link_keys", "road text, number text, org_code text")
+    copy_rows(session, "link_keys", ("road", "number", "org_code"),
+              ((r.road, r.number, r.org_code) for r in pool))
+    return session.execute(
+        sa.text(f"""
+        SELECT {RECORD_COLUMNS} FROM source_records r
         JOIN (SELECT DISTINCT road, number FROM link_keys) d
           ON d.road = r.road AND d.number = r.number
         WHERE r.is_current AND r.business_id IS NOT NULL
         UNION
-        SELECT r.id, r.business_id, r.name_key, r.town, r.road, r.number, r.bureau
-        FROM source_records r
-        JOIN (SELECT DISTINCT name_key FROM link_keys) n ON n.name_key = r.name_key
+        SELECT {RECORD_COLUMNS} FROM source_records r
+        JOIN (SELECT DISTINCT org_code FROM link_keys) o ON o.org_code = r.org_code
         WHERE r.is_current AND r.business_id IS NOT NULL
-    """)
+        """)
     ).all()
 
+
+def _best_match(
+    rec: sa.Row,
+    by_door: dict[tuple[str, str], list[Candidate]],
+    by_org: dict[str, list[Candidate]],
+) -> tuple[float, Candidate, str] | None:
+    """The strongest other record for `rec`: same organisation code, else a similar name at
+    the same door."""
+    def other(cand: Candidate) -> bool:
+        own = cand.business_id is not None and cand.business_id == rec.business_id
+        return cand.record_id != rec.id and not own
+
+    if rec.org_code:
+        for cand in by_org.get(rec.org_code, []):
+            if other(cand):
+                return (100.0, cand, LINK_SAME_ORG_CODE)
+    best: tuple[float, Candidate, str] | None = None
+    if rec.road and rec.number:
+        for cand in by_door.get((rec.road, rec.number), []):
+            if not other(cand) or not _towns_agree(rec.town, cand.town):
+                continue
+            # Two different organisation codes are two organisations, however alike the names.
+            if rec.org_code and cand.org_code and rec.org_code != cand.org_code:
+                continue
+            score = fuzz.ratio(rec.name_key, cand.name_key)
+            if score >= NAME_SIMILARITY_MIN and (best is None or score > best[0]):
+                best = (score, cand, LINK_NAME_ADDRESS)
+    return best
+
+
+def link_unlinked_records(session: Session) -> dict[str, int]:
+    """Link every current record without a business; returns counts by link reason."""
+    session.execute(sa.text("DROP TABLE IF EXISTS link_fresh, link_emptied"))
+    session.execute(sa.text("""
+        CREATE TEMP TABLE link_fresh ON COMMIT DROP AS
+        SELECT id FROM source_records WHERE is_current AND business_id IS NULL
+    """))
+    stats = dict.fromkeys(LINK_REASONS, 0)
+    stats[LINK_SAME_CODE] = _link_by_code(session)
+    # A business that gained records may be located better now.
+    session.execute(sa.text("""
+        UPDATE businesses SET location_precision = 'unlocated'
+        WHERE location_precision <> 'visit' AND id IN (
+            SELECT r.business_id FROM source_records r JOIN link_fresh f ON f.id = r.id)
+    """))
+    pool = _pool(session)
+    if not pool:
+        return stats
+    pool_ids = {r.id for r in pool}
+
     by_door: dict[tuple[str, str], list[Candidate]] = defaultdict(list)
-    by_name: dict[str, list[Candidate]] = defaultdict(list)
-    for row in linked:
-        # Pool members are candidates as pool members (no business), not through their old one.
+    by_org: dict[str, list[Candidate]] = defaultdict(list)
+    # Pool members take part without their old business: that is what is being decided.
+    neighbours = [r for r in _linked_neighbours(session, pool) if r.id not in pool_ids]
+    for row in [*neighbours, *pool]:
         business = None if row.id in pool_ids else row.business_id
-        cand = Candidate(row.id, business, row.name_key, row.town, row.bureau)
+        cand = Candidate(row.id, business, row.name_key, row.town, row.org_code)
         if row.road and row.number:
             by_door[(row.road, row.number)].append(cand)
-        by_name[row.name_key].append(cand)
-    for row in pool:
-        if row.business_id is None:
-            cand = Candidate(row.id, None, row.name_key, row.town, row.bureau)
-            if row.road and row.number:
-                by_door[(row.road, row.number)].append(cand)
-            by_name[row.name_key].append(cand)
+        if row.org_code:
+            by_org[row.org_code].append(cand)
 
     groups = _UnionFind()
-    matched: dict[int, tuple[int, str, float]] = {}  # pool record -> business, reason, score
+    matched: dict[int, tuple[int, str, float]] = {}  # record -> business, reason, score
     pair_reason: dict[int, tuple[str, float]] = {}
     for rec in pool:
         groups.find(rec.id)
-        best = _best_match(rec, by_door, by_name)
+        best = _best_match(rec, by_door, by_org)
         if best is None:
             continue
         score, cand, reason = best
@@ -200,30 +227,39 @@ def link_unlinked_records(session: Session) -> dict[str, int]:
             groups.union(rec.id, cand.record_id)
             pair_reason[rec.id] = (reason, score / 100)
 
+    assignments = _assign_groups(session, pool, groups, matched, pair_reason, stats)
+    _apply_assignments(session, assignments)
+    return stats
+
+
+def _assign_groups(
+    session: Session,
+    pool: list[sa.Row],
+    groups: _UnionFind,
+    matched: dict[int, tuple[int, str, float]],
+    pair_reason: dict[int, tuple[str, float]],
+    stats: dict[str, int],
+) -> list[tuple[int, int, str, float, bool]]:
+    """Give each group of pool records a business: one a member matched, the oldest one a
+    member already had, or a new one. Returns (record, business, reason, score, founder)."""
     members: dict[int, list[int]] = defaultdict(list)
     for rec in pool:
         members[groups.find(rec.id)].append(rec.id)
     old_business = {r.id: r.business_id for r in pool}
-    needs_new = [
-        ids
-        for ids in members.values()
+    needs_new = sum(
+        1 for ids in members.values()
         if not any(i in matched for i in ids) and not any(old_business[i] for i in ids)
-    ]
-    new_ids = iter(
-        session.scalars(
-            sa.text(
-                "SELECT nextval(pg_get_serial_sequence('businesses', 'id')) "
-                "FROM generate_series(1, :n)"
-            ),
-            {"n": len(needs_new)},
-        ).all()
     )
+    new_ids = iter(session.scalars(
+        sa.text("SELECT nextval(pg_get_serial_sequence('businesses', 'id')) "
+                "FROM generate_series(1, :n)"),
+        {"n": needs_new},
+    ).all())
     assignments: list[tuple[int, int, str, float, bool]] = []
     for ids in members.values():
         business = next((matched[i][0] for i in ids if i in matched), None)
         founder = None
         if business is None:
-            # A group keeps the oldest business one of its records had, else founds one.
             kept = sorted(old_business[i] for i in ids if old_business[i])
             if kept:
                 business = kept[0]
@@ -235,98 +271,52 @@ def link_unlinked_records(session: Session) -> dict[str, int]:
                 _, reason, score = matched[i]
             elif i == founder:
                 if old_business[i]:
-                    continue  # unchanged
+                    continue  # stays where it is
                 reason, score = LINK_NEW, 1.0
             else:
                 reason, score = pair_reason.get(i, (LINK_NAME_ADDRESS, 1.0))
-            assignments.append((i, business, reason, score, i == founder and not old_business[i]))
+            assignments.append((i, business, reason, score, i == founder))
             stats[reason] += 1
-    _apply_assignments(session, assignments)
-    return stats
-
-
-def _best_match(
-    rec: sa.Row,
-    by_door: dict[tuple[str, str], list[Candidate]],
-    by_name: dict[str, list[Candidate]],
-) -> tuple[float, Candidate, str] | None:
-    """The most similar other record at the same door, else one of the same name and town."""
-    best: tuple[float, Candidate, str] | None = None
-    if rec.road and rec.number:
-        for cand in by_door.get((rec.road, rec.number), []):
-            if cand.record_id == rec.id or not _towns_agree(rec.town, cand.town):
-                continue
-            if cand.business_id is not None and cand.business_id == rec.business_id:
-                continue
-            score = fuzz.ratio(rec.name_key, cand.name_key)
-            if score >= NAME_SIMILARITY_MIN and (best is None or score > best[0]):
-                best = (score, cand, LINK_NAME_ADDRESS)
-    if best is None and rec.town:
-        for cand in by_name.get(rec.name_key, []):
-            if (
-                cand.record_id != rec.id
-                and cand.town == rec.town
-                and (cand.business_id is None or cand.business_id != rec.business_id)
-            ):
-                return (100.0, cand, LINK_SAME_NAME_TOWN)
-    return best
+    return assignments
 
 
 def _apply_assignments(
     session: Session, assignments: list[tuple[int, int, str, float, bool]]
 ) -> None:
-    """Create the founded businesses (ids drawn above), point every record at its business,
-    and drop code-less businesses left with no record and no visit."""
-    create_stage(
-        session,
-        "link_result",
-        "record_id integer, business_id integer, reason text, score real, founder boolean",
-    )
-    copy_rows(
-        session,
-        "link_result",
-        ("record_id", "business_id", "reason", "score", "founder"),
-        assignments,
-    )
-    session.execute(
-        sa.text("""
+    """Found the new businesses, point every record at its business, and drop code-less
+    businesses left with no record and no visit."""
+    create_stage(session, "link_result",
+                 "record_id integer, business_id integer, reason text, score real, "
+                 "founder boolean")
+    copy_rows(session, "link_result",
+              ("record_id", "business_id", "reason", "score", "founder"), assignments)
+    session.execute(sa.text("""
         INSERT INTO businesses (id, origin, name, address, town, location_precision,
                                 created_at, updated_at)
         SELECT l.business_id, 'registry', r.name, r.address, r.town, 'unlocated', now(), now()
         FROM link_result l JOIN source_records r ON r.id = l.record_id
         WHERE l.founder
-    """)
-    )
-    session.execute(
-        sa.text("""
+    """))
+    session.execute(sa.text("""
         CREATE TEMP TABLE link_emptied ON COMMIT DROP AS
         SELECT DISTINCT r.business_id AS id FROM source_records r
         JOIN link_result l ON l.record_id = r.id
         WHERE r.business_id IS NOT NULL AND r.business_id <> l.business_id
-    """)
-    )
-    session.execute(
-        sa.text("""
+    """))
+    session.execute(sa.text("""
         UPDATE source_records r
         SET business_id = l.business_id, link_reason = l.reason, link_score = l.score
         FROM link_result l
         WHERE r.id = l.record_id
-    """)
-    )
-    # A business absorbed by another: its records moved, and it has no visits to keep.
-    session.execute(
-        sa.text("""
+    """))
+    session.execute(sa.text("""
         DELETE FROM businesses b USING link_emptied e
         WHERE b.id = e.id AND b.uscc IS NULL
           AND NOT EXISTS (SELECT 1 FROM source_records r WHERE r.business_id = b.id)
           AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.business_id = b.id)
-    """)
-    )
-    # A business that gained records may need locating again.
-    session.execute(
-        sa.text("""
+    """))
+    session.execute(sa.text("""
         UPDATE businesses SET location_precision = 'unlocated'
         WHERE location_precision <> 'visit'
           AND id IN (SELECT business_id FROM link_result)
-    """)
-    )
+    """))

@@ -29,8 +29,8 @@ class GazetteerPoint:
     address: str
 
 
-# (bureau, town, road, number, row number, township of the tax office)
-RecordAddress = tuple[str, str | None, str | None, str | None, int, str | None]
+# (bureau, town, road, number, row number, township of the tax office, township in the name)
+RecordAddress = tuple[str, str | None, str | None, str | None, int, str | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class Gazetteer:
         """Records are given tax first: its production address is where couriers go."""
         ambiguous: list[GazetteerPoint] = []
         ambiguous_door = ""
-        for bureau, town, road, number, row, _ in records:
+        for bureau, town, road, number, row, *_ in records:
             if not (road and number):
                 continue
             candidates = self.by_door.get((road, number), [])
@@ -88,19 +88,16 @@ class Gazetteer:
             if len(candidates) > 1:
                 ambiguous, ambiguous_door = candidates, f"{road}{number}号"
         if ambiguous:
-            # The tax office serving the business is one per township: a registry fact that
-            # settles which of the same-named doors is meant.
-            offices = {hint for *_, hint in records if hint}
-            served = [c for c in ambiguous if c.town in offices]
-            if len(served) == 1:
-                point = served[0]
-                return Located(
-                    "address",
-                    point.lon,
-                    point.lat,
-                    point.town,
-                    f"gazetteer {point.address} (township from the tax office)",
-                )
+            # Registry facts that name the township settle which of the same-named doors is
+            # meant: the serving tax office (one per township), else the township an
+            # individual business's registered name begins with.
+            for hint_index, what in ((5, "the tax office"), (6, "the registered name")):
+                hinted = {r[hint_index] for r in records if r[hint_index]}
+                served = [c for c in ambiguous if c.town in hinted]
+                if len(served) == 1:
+                    point = served[0]
+                    return Located("address", point.lon, point.lat, point.town,
+                                   f"gazetteer {point.address} (township from {what})")
             towns = sorted({c.town for c in ambiguous})
             return Located(
                 "ambiguous",
@@ -125,14 +122,14 @@ def _records_by_business(
     rows = session.execute(
         sa.text(f"""
         SELECT r.business_id, r.bureau, r.town, r.road, r.number, r.row_number,
-               r.fields ->> 'office_town'
+               r.fields ->> 'office_town', r.fields ->> 'name_town'
         FROM source_records r JOIN businesses b ON b.id = r.business_id
         WHERE r.is_current AND b.location_precision <> 'visit' {scope}
         ORDER BY r.business_id, (r.bureau = 'tax') DESC, r.id
     """)
     ).yield_per(10_000)
     for business_id, group in itertools.groupby(rows, key=lambda r: r[0]):
-        yield business_id, [(r[1], r[2], r[3], r[4], r[5], r[6]) for r in group]
+        yield business_id, [(r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in group]
 
 
 def locate_businesses(session: Session, *, everything: bool = False) -> dict[str, int]:

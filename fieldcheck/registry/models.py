@@ -97,6 +97,9 @@ class SourceRecord(Base):
     uscc: Mapped[str | None] = mapped_column(sa.String(18), index=True)
     tin: Mapped[str | None] = mapped_column(sa.String(32))
     reg_no: Mapped[str | None] = mapped_column(sa.String(32))
+    # GB 11714 organisation code: inside a credit code (positions 9-17) and inside an old
+    # 15-character tax number (after the region), so it links the two across bureaus.
+    org_code: Mapped[str | None] = mapped_column(sa.String(9), index=True)
     name: Mapped[str] = mapped_column(sa.Text)
     name_key: Mapped[str] = mapped_column(sa.Text)
     address: Mapped[str | None] = mapped_column(sa.Text)

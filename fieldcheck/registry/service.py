@@ -49,6 +49,7 @@ STAGE_COLUMNS = (
     "uscc",
     "tin",
     "reg_no",
+    "org_code",
     "name",
     "name_key",
     "address",
@@ -60,7 +61,7 @@ STAGE_COLUMNS = (
 )
 STAGE_SQL = """
     row_number integer, source_key text, raw jsonb, fields jsonb, content_hash text,
-    uscc text, tin text, reg_no text, name text, name_key text, address text,
+    uscc text, tin text, reg_no text, org_code text, name text, name_key text, address text,
     address_key text, town text, road text, number text, reg_status text
 """
 
@@ -312,6 +313,7 @@ def import_registry(
                     r.uscc,
                     r.tin,
                     r.reg_no,
+                    r.org_code,
                     r.name,
                     r.name_key,
                     r.address,
@@ -367,9 +369,9 @@ def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, i
         sa.text("""
         UPDATE source_records r SET batch_id = :batch, row_number = s.row_number, raw = s.raw,
             fields = s.fields, content_hash = s.content_hash, uscc = s.uscc, tin = s.tin,
-            reg_no = s.reg_no, name = s.name, name_key = s.name_key, address = s.address,
-            address_key = s.address_key, town = s.town, road = s.road, number = s.number,
-            reg_status = s.reg_status,
+            reg_no = s.reg_no, org_code = s.org_code, name = s.name, name_key = s.name_key,
+            address = s.address, address_key = s.address_key, town = s.town, road = s.road,
+            number = s.number, reg_status = s.reg_status,
             -- what identifies the business changed: link it again
             business_id = CASE WHEN r.uscc IS NOT DISTINCT FROM s.uscc
                                 AND r.name_key = s.name_key

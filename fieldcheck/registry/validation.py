@@ -49,12 +49,30 @@ REG_STATUSES = (
 )
 
 
+# The economic development zone is not a township, but the postal gazetteer files its
+# addresses under it as if it were one; its tax office is the 经济税务所.
+DEVELOPMENT_ZONE = "经济开发区"
+
+
 def town_of_tax_office(office: str | None) -> str | None:
     """The township a tax office serves (永康市税务局西溪税务所 -> 西溪镇), when it names one."""
     if not office:
         return None
     text = normalize_text(office).replace("永康市税务局", "")
+    if "经济" in text or "开发区" in text:
+        return DEVELOPMENT_ZONE
     return next((town for town in TOWNS if town[:2] in text), None)
+
+
+def town_of_name(name: str) -> str | None:
+    """The township an individual business's registered name starts with, if any.
+
+    Names follow 行政区划 + 字号 + 行业 + 组织形式: 永康市江南杨建电动工具经营部 is in 江南街道.
+    """
+    rest = name
+    for prefix in ("浙江省", "金华市", "永康市"):
+        rest = rest.removeprefix(prefix)
+    return next((town for town in TOWNS if rest.startswith(town[:2])), None)
 
 
 def map_status(raw: str | None) -> str | None:
@@ -76,6 +94,7 @@ class SourceRow:
     uscc: str | None
     tin: str | None
     reg_no: str | None
+    org_code: str | None
     name: str
     name_key: str
     address: str | None
@@ -133,6 +152,7 @@ def validate_row(
             uscc = uscc or check.value
         else:
             reg_no = reg_no or check.value
+    org_code: str | None = None
     raw_tin = values.get("tin")
     if raw_tin:
         check = codes.check_tin(raw_tin)
@@ -147,6 +167,10 @@ def validate_row(
             )
         elif check.kind == "uscc":
             uscc = uscc or check.value
+        elif check.kind == "region_plus_orgcode":
+            org_code = check.value[6:]
+    if uscc:
+        org_code = uscc[8:17]
     raw_id = values.get("legal_rep_id_no")
     if raw_id:
         check = codes.check_resident_id(raw_id)
@@ -214,6 +238,9 @@ def validate_row(
     office_town = town_of_tax_office(values.get("tax_office"))
     if office_town:
         fields["office_town"] = office_town
+    name_town = town_of_name(name)
+    if name_town:
+        fields["name_town"] = name_town
     if values.get("phone"):
         fields["phones"] = split_phones(values["phone"])
     entity = codes.entity_kind_from_uscc(uscc) if uscc else None
@@ -238,11 +265,12 @@ def validate_row(
         uscc=uscc,
         tin=tin,
         reg_no=reg_no,
+        org_code=org_code,
         name=name,
         name_key=name_key,
         address=normalize_text(address_text) if address_text else None,
         address_key=address.key if address else None,
-        town=address.town if address else None,
+        town=(address.town or address.zone) if address else None,
         road=address.road if address else None,
         number=address.number if address else None,
         reg_status=map_status(status_raw),

@@ -262,6 +262,7 @@ def upgrade() -> None:
     sa.Column('uscc', sa.String(length=18), nullable=True),
     sa.Column('tin', sa.String(length=32), nullable=True),
     sa.Column('reg_no', sa.String(length=32), nullable=True),
+    sa.Column('org_code', sa.String(length=9), nullable=True),
     sa.Column('name', sa.Text(), nullable=False),
     sa.Column('name_key', sa.Text(), nullable=False),
     sa.Column('address', sa.Text(), nullable=True),
@@ -281,6 +282,7 @@ def upgrade() -> None:
     op.create_index(op.f('ix_source_records_batch_id'), 'source_records', ['batch_id'], unique=False)
     op.create_index('ix_source_records_bureau_key_current', 'source_records', ['bureau', 'source_key', 'is_current'], unique=False)
     op.create_index(op.f('ix_source_records_business_id'), 'source_records', ['business_id'], unique=False)
+    op.create_index(op.f('ix_source_records_org_code'), 'source_records', ['org_code'], unique=False)
     op.create_index('ix_source_records_road_number', 'source_records', ['road', 'number'], unique=False)
     op.create_index(op.f('ix_source_records_uscc'), 'source_records', ['uscc'], unique=False)
     op.create_geospatial_table('visit_results',
@@ -355,6 +357,7 @@ def downgrade() -> None:
     op.drop_geospatial_table('visit_results')
     op.drop_index(op.f('ix_source_records_uscc'), table_name='source_records')
     op.drop_index('ix_source_records_road_number', table_name='source_records')
+    op.drop_index(op.f('ix_source_records_org_code'), table_name='source_records')
     op.drop_index(op.f('ix_source_records_business_id'), table_name='source_records')
     op.drop_index('ix_source_records_bureau_key_current', table_name='source_records')
     op.drop_index(op.f('ix_source_records_batch_id'), table_name='source_records')

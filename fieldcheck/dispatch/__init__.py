@@ -1,0 +1,1 @@
+"""Dispatch: segment neighbours, assignment of visits to couriers, day plans and route order."""

@@ -266,3 +266,129 @@ def import_file(kind: str, file: str, mappings: tuple[str, ...], crs: str, as_js
             click.echo(f"  {key}: {value}")
     if outcome["state"] != "succeeded":
         sys.exit(1)
+
+
+@main.group()
+def territories() -> None:
+    """Delivery segments."""
+
+
+@territories.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def territories_import(file: str) -> None:
+    """Import delivery segments from a GeoJSON FeatureCollection."""
+    from pathlib import Path
+
+    from fieldcheck.db import make_session_factory
+    from fieldcheck.dispatch.intake import import_territories
+
+    engine, _ = _engine_and_settings()
+    with make_session_factory(engine)() as session:  # type: ignore[arg-type]
+        report = import_territories(session, path=Path(file), actor_id=None)
+    _print_intake(report.as_dict())
+
+
+@main.group()
+def couriers() -> None:
+    """The courier roster."""
+
+
+@couriers.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def couriers_import(file: str) -> None:
+    """Import the roster (工号, 姓名, 手机号, 投递段); prints new couriers' enrolment codes."""
+    from pathlib import Path
+
+    from fieldcheck.db import make_session_factory
+    from fieldcheck.dispatch.intake import import_couriers
+
+    engine, settings = _engine_and_settings()
+    with make_session_factory(engine)() as session:  # type: ignore[arg-type]
+        report = import_couriers(session, path=Path(file), settings=settings, actor_id=None)
+    _print_intake(report.as_dict())
+
+
+def _print_intake(report: dict[str, object]) -> None:
+    click.echo(f"created {report['created']}, updated {report['updated']}, "
+               f"rejected {report['rejected']}")
+    for issue in report["issues"]:  # type: ignore[attr-defined]
+        click.echo(f"  row {issue['row_number']} {issue['column'] or ''}: {issue['reason']}"
+                   f" [{issue['severity']}]")
+    codes = report.get("enrolment_codes") or {}
+    if codes:
+        click.echo("enrolment codes (give each courier theirs; shown once):")
+        for staff_no, code in codes.items():  # type: ignore[attr-defined]
+            click.echo(f"  {staff_no}  {code}")
+
+
+@main.group()
+def campaign() -> None:
+    """Campaigns."""
+
+
+@campaign.command("create")
+@click.argument("name")
+@click.option("--town", "towns", multiple=True, help="Limit to a township (repeatable).")
+@click.option("--bureau", "bureaus", multiple=True, type=click.Choice(["tax", "commerce"]))
+@click.option("--capacity", type=int, default=40, show_default=True,
+              help="Visits per courier-day.")
+@click.option("--recheck-rate", type=float, default=0.05, show_default=True)
+@click.option("--starts-on", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--ends-on", type=click.DateTime(["%Y-%m-%d"]), default=None)
+def campaign_create(name: str, towns: tuple[str, ...], bureaus: tuple[str, ...],
+                    capacity: int, recheck_rate: float, starts_on: object,
+                    ends_on: object) -> None:
+    """Create a campaign."""
+    from fieldcheck.db import make_session_factory
+    from fieldcheck.dispatch import service as dispatch
+
+    spec = dispatch.CampaignSpec(
+        name=name,
+        scope=dispatch.CampaignScope(bureaus=list(bureaus), towns=list(towns)),
+        rules=dispatch.CampaignRules(daily_capacity=capacity, recheck_rate=recheck_rate),
+        starts_on=starts_on.date() if starts_on else None,  # type: ignore[attr-defined]
+        ends_on=ends_on.date() if ends_on else None,  # type: ignore[attr-defined]
+    )
+    engine, _ = _engine_and_settings()
+    with make_session_factory(engine)() as session:  # type: ignore[arg-type]
+        try:
+            created = dispatch.create_campaign(session, spec=spec, actor_id=None)
+        except FieldcheckError as exc:
+            _fail(exc)
+    click.echo(f"campaign {created.id} {created.name!r} created")
+
+
+@main.command("plan")
+@click.argument("campaign_key", metavar="CAMPAIGN")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan's summary as JSON.")
+def plan_command(campaign_key: str, as_json: bool) -> None:
+    """Plan a campaign (id or name): visits, couriers, days and routes."""
+    import json
+
+    from fieldcheck.db import make_session_factory
+    from fieldcheck.dispatch import service as dispatch
+
+    engine, _ = _engine_and_settings()
+    with make_session_factory(engine)() as session:  # type: ignore[arg-type]
+        try:
+            found = dispatch.find_campaign(session, campaign_key)
+            job = dispatch.request_plan(session, campaign_id=found.id, actor_id=None)
+        except FieldcheckError as exc:
+            _fail(exc)
+        job_id = job.id
+    outcome = _run_job_with_progress(engine, job_id)
+    if outcome["state"] != "succeeded":
+        click.echo(f"planning failed: {outcome['error']}", err=True)
+        sys.exit(1)
+    summary: dict = outcome["result"]  # type: ignore[assignment]
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{'courier':<12} {'visits':>6} {'days':>5} {'km':>8} {'finish':>6}")
+    for c in summary["couriers"]:
+        click.echo(f"{c['staff_no'] or c['courier_id']:<12} {c['visits']:>6} {c['days']:>5} "
+                   f"{c['km']:>8.1f} {c['finish_day']:>6}")
+    click.echo(f"visits planned {summary['visits_planned']} (new {summary['visits_created']}),"
+               f" unassigned {summary['unassigned'] or 0}")
+    click.echo(f"finish day {summary['finish_day']} (lower bound "
+               f"{summary['lower_bound_days']}), total {summary['total_km']} km")

@@ -10,6 +10,7 @@ from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
 from fieldcheck import errors as domain
+from fieldcheck.evidence.storage import StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ PROBLEM_MIMETYPE = "application/problem+json"
 # Domain exception -> HTTP status; the most specific class listed first wins.
 STATUS_BY_ERROR: list[tuple[type[domain.FieldcheckError], int]] = [
     (domain.RateLimitedError, 429),
+    (StorageUnavailableError, 503),
     (domain.AuthenticationError, 401),
     (domain.PermissionDeniedError, 403),
     (domain.NotFoundError, 404),

@@ -1,9 +1,13 @@
 """The list of blueprints the app registers, one per audience."""
 
-import api.admin.registry  # noqa: F401  (routes on the admin blueprint)
+# These modules add their routes to the admin blueprint when imported.
+import api.admin.dispatch
+import api.admin.registry
 from api.admin.routes import blp as admin_blp
 from api.auth.routes import blp as auth_blp
 from api.courier.routes import blp as courier_blp
 from api.meta import blp as meta_blp
+from api.supervisor.routes import blp as supervisor_blp
 
-BLUEPRINTS = [meta_blp, auth_blp, admin_blp, courier_blp]
+BLUEPRINTS = [meta_blp, auth_blp, admin_blp, courier_blp, supervisor_blp]
+__all__ = ["BLUEPRINTS", "api"]

@@ -4,8 +4,16 @@ from fieldcheck.audit.models import AuditEvent
 from fieldcheck.auth.models import EnrolmentCode, RefreshToken, User
 from fieldcheck.db import Base
 from fieldcheck.dispatch.models import Campaign, Courier, Territory, Visit
-from fieldcheck.evidence.models import Photo
-from fieldcheck.fieldwork.models import ResultPhoto, VisitResult
+from fieldcheck.evidence.models import Photo, PhotoUpload
+from fieldcheck.fieldwork.models import (
+    Discovery,
+    DiscoveryPhoto,
+    ResultAmendment,
+    ResultPhoto,
+    SyncEntry,
+    SyncHead,
+    VisitResult,
+)
 from fieldcheck.jobs.models import Job
 from fieldcheck.quality.models import Flag
 from fieldcheck.registry.models import (
@@ -22,6 +30,8 @@ __all__ = [
     "Business",
     "Campaign",
     "Courier",
+    "Discovery",
+    "DiscoveryPhoto",
     "EnrolmentCode",
     "Flag",
     "GazetteerAddress",
@@ -29,9 +39,13 @@ __all__ = [
     "ImportIssue",
     "Job",
     "Photo",
+    "PhotoUpload",
     "RefreshToken",
+    "ResultAmendment",
     "ResultPhoto",
     "SourceRecord",
+    "SyncEntry",
+    "SyncHead",
     "Territory",
     "User",
     "Visit",

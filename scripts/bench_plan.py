@@ -21,9 +21,11 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from ortools.graph.python import min_cost_flow
 from shapely.geometry import shape
 
 from fieldcheck.dispatch.baseline import plan_baseline
+from fieldcheck.dispatch.distance import haversine_m
 from fieldcheck.dispatch.planner import Courier, Plan, PlanInput, Stop, plan
 from fieldcheck.dispatch.territories import neighbours_from_polygons
 
@@ -78,6 +80,46 @@ def load_county(folder: Path, *, capacity: int, hops: int) -> tuple[PlanInput, i
     return PlanInput(stops, couriers, neighbours, daily_capacity=capacity), skipped
 
 
+def km_floor(plan_input: PlanInput, days: int) -> float:
+    """Fewest kilometres any plan finishing by `days` can ride, whoever serves what.
+
+    A day's round trip is at least twice its farthest visit from the station, so at least
+    2 × (mean distance of its visits) ≤ 2 × (sum of distances) / capacity. Minimising
+    that sum over assignments with at most `days` × capacity visits per courier (neighbour
+    rule ignored, which can only lower it) is a transportation problem.
+    """
+    stops = [s for s in plan_input.stops if s.segment is not None]
+    couriers = plan_input.couriers
+    n, k = len(stops), len(couriers)
+    dist = haversine_m(
+        np.array([s.lon for s in stops])[:, None],
+        np.array([s.lat for s in stops])[:, None],
+        np.array([c.station_lon for c in couriers])[None, :],
+        np.array([c.station_lat for c in couriers])[None, :],
+    )
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(
+        np.repeat(np.arange(n), k).astype(np.int32),
+        (n + np.tile(np.arange(k), n)).astype(np.int32),
+        np.ones(n * k, dtype=np.int64),
+        np.rint(dist.ravel()).astype(np.int64),
+    )
+    sink = n + k
+    flow.add_arcs_with_capacity_and_unit_cost(
+        np.arange(n, n + k, dtype=np.int32),
+        np.full(k, sink, dtype=np.int32),
+        np.full(k, days * plan_input.daily_capacity, dtype=np.int64),
+        np.zeros(k, dtype=np.int64),
+    )
+    supplies = np.zeros(sink + 1, dtype=np.int64)
+    supplies[:n] = 1
+    supplies[sink] = -n
+    flow.set_nodes_supplies(np.arange(sink + 1, dtype=np.int32), supplies)
+    if flow.solve() != flow.OPTIMAL:
+        return math.nan
+    return 2 * flow.optimal_cost() / plan_input.daily_capacity / 1000
+
+
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -102,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--route-improve", type=int, default=0, help="guided local search solutions per day"
     )
+    parser.add_argument("--no-floor", action="store_true", help="skip the km floor figures")
     args = parser.parse_args(argv)
 
     hops_list = [int(h) for h in args.hops.split(",")]
@@ -124,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     base = plan_baseline(plan_input)
     print(_row("baseline (NN, territory)", base, time.perf_counter() - started, None))
+    finishes = {"baseline": base.finish_day}
     for hops in hops_list:
         if hops != hops_list[0]:
             plan_input, _ = load_county(args.county, capacity=args.capacity, hops=hops)
@@ -131,10 +175,18 @@ def main(argv: list[str] | None = None) -> int:
         result = plan(plan_input, route_improve=args.route_improve)
         name = "planner, touching segments" if hops == 1 else f"planner, within {hops} hops"
         print(_row(name, result, time.perf_counter() - started, base.total_km))
+        finishes[name] = result.finish_day
     print(
         "lower = ceil(visits / (couriers × capacity)); nbr = earliest finish the neighbour"
         " relation allows; ratio = finish / lower; km vs bl = total km against the baseline"
     )
+    if not args.no_floor:
+        print(
+            "km floor: least any plan finishing by that day can ride (2 × station distance"
+            " / capacity, best assignment, neighbour rule ignored)"
+        )
+        for day in sorted(set(finishes.values())):
+            print(f"  finish by day {day:>3}: {km_floor(plan_input, day):>9,.0f} km")
     return 0
 
 

@@ -11,6 +11,8 @@ from api.auth.schemas import UserSchema
 from api.extensions import Schema
 from api.pagination import PageArgsSchema, page_schema
 from fieldcheck.auth.models import BUREAUS, ROLES
+from fieldcheck.fieldwork.models import OUTCOMES, PHOTO_KINDS
+from fieldcheck.registry.validation import REG_STATUSES
 
 
 class UserCreateSchema(Schema):
@@ -169,3 +171,90 @@ class SplitSchema(Schema):
         ma.fields.Integer(), required=True, validate=ma.validate.Length(1, 500)
     )
     reason = ma.fields.String(load_default=None, validate=ma.validate.Length(0, 500))
+
+
+class CampaignScopeSchema(Schema):
+    bureaus = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(("tax", "commerce"))),
+                             load_default=list)
+    towns = ma.fields.List(ma.fields.String(), load_default=list,
+                           metadata={"description": "Townships, e.g. 古山镇; empty: all"})
+    reg_statuses = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(REG_STATUSES)),
+                                  load_default=list)
+
+
+class CampaignRulesSchema(Schema):
+    gps_tolerance_m = ma.fields.Float(validate=ma.validate.Range(1, 5000))
+    accuracy_max_m = ma.fields.Float(validate=ma.validate.Range(1, 5000))
+    photo_distance_m = ma.fields.Float(validate=ma.validate.Range(1, 5000))
+    max_speed_kmh = ma.fields.Float(validate=ma.validate.Range(1, 1000))
+    min_time_on_site_s = ma.fields.Float(validate=ma.validate.Range(0, 3600))
+    recheck_rate = ma.fields.Float(validate=ma.validate.Range(0, 1))
+    daily_capacity = ma.fields.Integer(validate=ma.validate.Range(1, 500))
+    speed_kmh = ma.fields.Float(validate=ma.validate.Range(1, 120))
+    working_weekdays = ma.fields.List(ma.fields.Integer(validate=ma.validate.Range(1, 7)))
+    required_photos = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(PHOTO_KINDS)))
+    required_photos_by_outcome = ma.fields.Dict(
+        keys=ma.fields.String(validate=ma.validate.OneOf(OUTCOMES)),
+        values=ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(PHOTO_KINDS))))
+
+
+class CampaignCreateSchema(Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 128))
+    scope = ma.fields.Nested(CampaignScopeSchema, load_default=dict)
+    rules = ma.fields.Nested(CampaignRulesSchema, load_default=dict)
+    starts_on = ma.fields.Date(load_default=None, allow_none=True)
+    ends_on = ma.fields.Date(load_default=None, allow_none=True)
+
+
+class CampaignSchema(Schema):
+    id = ma.fields.Integer(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    state = ma.fields.String(dump_only=True)
+    scope = ma.fields.Dict(dump_only=True)
+    rules = ma.fields.Dict(dump_only=True)
+    starts_on = ma.fields.Date(dump_only=True, allow_none=True)
+    ends_on = ma.fields.Date(dump_only=True, allow_none=True)
+    created_at = ma.fields.DateTime(dump_only=True)
+
+
+CampaignPageSchema = page_schema(CampaignSchema, "CampaignPageSchema")
+
+
+class ReassignSchema(Schema):
+    visit_ids = ma.fields.List(ma.fields.Integer(), load_default=list,
+                               validate=ma.validate.Length(0, 10000))
+    from_courier_id = ma.fields.Integer(load_default=None, allow_none=True, metadata={
+        "description": "Move all open visits of this courier"})
+    to_courier_id = ma.fields.Integer(load_default=None, allow_none=True, metadata={
+        "description": "New courier; null sends the visits back to the planner"})
+
+
+class ReassignResultSchema(Schema):
+    moved = ma.fields.Integer(dump_only=True)
+
+
+class ProgressSchema(Schema):
+    by_state = ma.fields.Dict(dump_only=True)
+    by_town = ma.fields.Dict(dump_only=True)
+    by_segment = ma.fields.Dict(dump_only=True)
+    by_courier = ma.fields.Dict(dump_only=True)
+    completed_per_day = ma.fields.List(ma.fields.Dict(), dump_only=True)
+
+
+class MapArgsSchema(Schema):
+    crs = ma.fields.String(load_default="wgs84", validate=ma.validate.OneOf(
+        ("wgs84", "gcj02", "bd09")), metadata={"description": "gcj02 for AMap/Tencent maps"})
+
+
+class IntakeFileSchema(Schema):
+    file = Upload(required=True)
+
+
+class IntakeReportSchema(Schema):
+    created = ma.fields.Integer(dump_only=True)
+    updated = ma.fields.Integer(dump_only=True)
+    rejected = ma.fields.Integer(dump_only=True)
+    issues = ma.fields.List(ma.fields.Dict(), dump_only=True, metadata={
+        "description": "row_number, column, value, reason, severity"})
+    enrolment_codes = ma.fields.Dict(dump_only=True, metadata={
+        "description": "New couriers' one-time enrolment codes by staff number (shown once)"})

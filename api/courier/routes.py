@@ -1,11 +1,37 @@
-"""Courier endpoints."""
+"""Courier endpoints: the phone app's whole contract with the server."""
 
 from __future__ import annotations
 
+import mimetypes
+import uuid
+from typing import Any
+
+from flask import Response, redirect
+from werkzeug.datastructures import FileStorage
+
 from api.auth.schemas import UserSchema
-from api.extensions import Blueprint
+from api.courier.schemas import (
+    DirectUploadCreateSchema,
+    DirectUploadSchema,
+    DiscoveryCreateSchema,
+    DiscoverySchema,
+    PhotoFileSchema,
+    PhotoSchema,
+    PhotoUploadFormSchema,
+    ResultAmendmentCreateSchema,
+    ResultCreateSchema,
+    ResultSchema,
+    SyncPageSchema,
+    SyncQueryArgsSchema,
+)
+from api.extensions import Blueprint, db_session, services
 from api.security import current_user
 from fieldcheck.auth.models import User
+from fieldcheck.evidence import service as evidence
+from fieldcheck.evidence.models import Photo
+from fieldcheck.fieldwork import service as fieldwork
+from fieldcheck.fieldwork import sync
+from fieldcheck.fieldwork.inputs import DiscoveryReport, ResultAmendmentRequest, ResultSubmission
 
 blp = Blueprint(
     "courier",
@@ -14,6 +40,9 @@ blp = Blueprint(
     description="The phone app's contract with the server",
 )
 
+# Part types that say nothing about the file; the file name's extension is the claim then.
+_VAGUE_TYPES = {"", "application/octet-stream"}
+
 
 @blp.get("/me")
 @blp.login_required("courier")
@@ -21,3 +50,190 @@ blp = Blueprint(
 def me() -> User:
     """The courier's own account"""
     return current_user()
+
+
+@blp.get("/sync")
+@blp.login_required("courier")
+@blp.arguments(SyncQueryArgsSchema, location="query")
+@blp.response(200, SyncPageSchema)
+def pull_changes(args: dict[str, Any]) -> sync.SyncPage:
+    """Visits added, changed and withdrawn since a cursor
+
+    Call without a cursor on a new phone, then always with the `cursor` of the last page,
+    while `has_more` is true and on every later sync. Each visit comes with what the app
+    needs offline. A `withdrawn` item means: drop that visit, it is no longer yours.
+    """
+    return sync.pull_changes(
+        db_session(), courier_user=current_user(), after=args["cursor"], limit=args["limit"]
+    )
+
+
+# --- photos --------------------------------------------------------------------------------
+
+
+@blp.post("/photos")
+@blp.login_required("courier")
+@blp.arguments(PhotoUploadFormSchema, location="form")
+@blp.arguments(PhotoFileSchema, location="files")
+@blp.response(201, PhotoSchema)
+@blp.alt_response(409, description="The same photo was uploaded by another account")
+@blp.alt_response(422, description="Not a whole JPEG, PNG or HEIC of the claimed type, or too big")
+@blp.alt_response(503, description="Photo storage unavailable; retry after Retry-After")
+def upload_photo(form: dict[str, Any], files: dict[str, FileStorage]) -> Photo:
+    """Upload a photo (multipart)
+
+    The original is kept unmodified as evidence. Uploading the same file again returns the
+    same photo. Results and discoveries that named it by SHA-256 are completed.
+    """
+    upload = files["file"]
+    claimed = upload.mimetype if upload.mimetype not in _VAGUE_TYPES else None
+    if claimed is None and upload.filename:
+        claimed = mimetypes.guess_type(upload.filename)[0]
+    svc = services()
+    return evidence.upload_photo(
+        db_session(),
+        storage=svc.storage,
+        uploader=current_user(),
+        data=upload.read(),
+        claimed_type=claimed,
+        claimed_sha256=form["sha256"],
+        limits=evidence.PhotoLimits.from_settings(svc.settings),
+    )
+
+
+@blp.post("/photo-uploads")
+@blp.login_required("courier")
+@blp.arguments(DirectUploadCreateSchema)
+@blp.response(201, DirectUploadSchema)
+@blp.alt_response(409, description="No direct uploads here (local storage), or another "
+                  "account's photo")
+def start_direct_upload(body: dict[str, Any]) -> evidence.DirectUpload:
+    """Start a direct upload to the bucket
+
+    Send the file with the returned form (`upload.url`, `upload.fields`, then `file`), then
+    call `complete`. When `status` is `received` the server already has the photo.
+    """
+    svc = services()
+    return evidence.start_direct_upload(
+        db_session(),
+        storage=svc.storage,
+        uploader=current_user(),
+        sha256=body["sha256"],
+        content_type=body["content_type"],
+        size_bytes=body["size_bytes"],
+        limits=evidence.PhotoLimits.from_settings(svc.settings),
+    )
+
+
+@blp.post("/photo-uploads/<uuid:upload_id>/complete")
+@blp.login_required("courier")
+@blp.response(201, PhotoSchema)
+@blp.alt_response(404, description="No such upload of yours")
+@blp.alt_response(409, description="The bucket has nothing for this upload yet")
+@blp.alt_response(422, description="The bytes are not the announced photo")
+def complete_direct_upload(upload_id: uuid.UUID) -> Photo:
+    """Complete a direct upload: the server checks the bytes and keeps the photo"""
+    svc = services()
+    return evidence.complete_direct_upload(
+        db_session(),
+        storage=svc.storage,
+        uploader=current_user(),
+        upload_id=upload_id,
+        limits=evidence.PhotoLimits.from_settings(svc.settings),
+    )
+
+
+@blp.get("/photos/<int:photo_id>")
+@blp.login_required("courier")
+@blp.response(200, PhotoSchema)
+@blp.alt_response(404, description="No such photo of yours")
+def read_photo(photo_id: int) -> Photo:
+    """One of the courier's photos: what was read from it, and where to fetch it"""
+    return evidence.get_photo_or_raise(db_session(), viewer=current_user(), photo_id=photo_id)
+
+
+@blp.get("/photos/<int:photo_id>/<any(original, thumbnail):variant>")
+@blp.login_required("courier")
+@blp.response(200, description="The image")
+@blp.alt_response(302, description="Redirect to a short-lived link into the bucket")
+@blp.alt_response(404, description="No such photo of yours")
+def read_photo_content(photo_id: int, variant: str) -> Response:
+    """The original photo as uploaded, or its upright thumbnail"""
+    content = evidence.open_photo(
+        db_session(), storage=services().storage, viewer=current_user(), photo_id=photo_id,
+        variant=variant,
+    )
+    return photo_response(content)
+
+
+def photo_response(content: evidence.PhotoContent) -> Response:
+    """The bytes, or a redirect to a presigned link; never cached by shared caches."""
+    if content.url is not None:
+        response = redirect(content.url, code=302)
+    else:
+        response = Response(content.data, mimetype=content.mime_type)
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+# --- results and discoveries ----------------------------------------------------------------
+
+
+@blp.post("/results")
+@blp.login_required("courier")
+@blp.arguments(ResultCreateSchema)
+@blp.response(201, ResultSchema)
+@blp.alt_response(403, description="Not one of your visits")
+@blp.alt_response(404, description="No such visit")
+@blp.alt_response(409, description="Stored as late (the visit was reassigned or withdrawn "
+                  "meanwhile), or the submission id was used for another result")
+def submit_result(submission: ResultSubmission) -> fieldwork.ResultReceipt:
+    """Submit a visit result
+
+    Resending the same submission (same `submission_id`, same content) returns the same
+    answer and stores nothing new. Photos are named by SHA-256 and may be uploaded before or
+    after: until the last one arrives the result is `evidence_pending`.
+    """
+    return fieldwork.submit_result(db_session(), courier_user=current_user(),
+                                   submission=submission)
+
+
+@blp.get("/results/<string:submission_id>")
+@blp.login_required("courier")
+@blp.response(200, ResultSchema)
+@blp.alt_response(404, description="No result of yours with this submission id")
+def read_result(submission_id: str) -> fieldwork.ResultReceipt:
+    """One of the courier's results, with the photos it still waits for"""
+    return fieldwork.get_result_or_raise(db_session(), courier_user=current_user(),
+                                         submission_id=submission_id)
+
+
+@blp.post("/results/<string:submission_id>/amendments")
+@blp.login_required("courier")
+@blp.arguments(ResultAmendmentCreateSchema)
+@blp.response(200, ResultSchema)
+@blp.alt_response(404, description="No result of yours with this submission id")
+@blp.alt_response(409, description="The edit was made on an older version of the result")
+def amend_result(amendment: ResultAmendmentRequest, submission_id: str
+                 ) -> fieldwork.ResultReceipt:
+    """Correct a result
+
+    `base_version` is the result's `version` the edit was made on; if another edit landed
+    since, the answer is 409 `version_conflict` with the current version, and nothing changes.
+    """
+    return fieldwork.amend_result(db_session(), courier_user=current_user(),
+                                  submission_id=submission_id, amendment=amendment)
+
+
+@blp.post("/discoveries")
+@blp.login_required("courier")
+@blp.arguments(DiscoveryCreateSchema)
+@blp.response(201, DiscoverySchema)
+@blp.alt_response(409, description="The discovery id was used for another report")
+def report_discovery(report: DiscoveryReport) -> fieldwork.DiscoveryReceipt:
+    """Report an operating business that no list has
+
+    It becomes a business found in the field; resending the same report is harmless.
+    """
+    return fieldwork.report_discovery(db_session(), courier_user=current_user(), report=report)

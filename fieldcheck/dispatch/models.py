@@ -67,10 +67,13 @@ class Courier(Base):
 
 
 class Visit(Base):
-    """One task to go to one business; `sync_seq` orders changes for the phones' sync cursor."""
+    """One task to go to one business.
+
+    Every change of its courier or state must be recorded for the phones' sync with
+    `fieldcheck.fieldwork.sync.record_visit_change`, in the same transaction.
+    """
 
     __tablename__ = "visits"
-    __table_args__ = (sa.Index("ix_visits_courier_sync", "courier_id", "sync_seq"),)
 
     TRANSITIONS: ClassVar[dict[str, tuple[str, ...]]] = {
         "planned": ("assigned", "withdrawn"),
@@ -92,6 +95,8 @@ class Visit(Base):
     planned_day: Mapped[int | None] = mapped_column()
     route_order: Mapped[int | None] = mapped_column()
     coarse_location: Mapped[bool] = mapped_column(default=False)
+    # Unused: the phones' feed is kept in fieldwork's sync tables. Kept until code inserting
+    # visits with raw SQL stops naming it, then to be dropped.
     sync_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)

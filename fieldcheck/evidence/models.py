@@ -1,11 +1,14 @@
-"""The photo table: the original's hash and storage key, EXIF facts and thumbnail."""
+"""The photo tables: the original's hash and storage key, EXIF facts and thumbnail, and the
+direct uploads to the bucket that are still to be checked."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import sqlalchemy as sa
 from geoalchemy2 import WKBElement
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fieldcheck.db import Base, utcnow
@@ -13,6 +16,14 @@ from fieldcheck.types import Point, Timestamp
 
 
 class Photo(Base):
+    """An accepted photo: the original is kept unmodified under `storage_key` as evidence.
+
+    `exif_location` is WGS-84 with the EXIF hemisphere references applied. The camera's clock
+    is kept as written (`exif_local_time`, wall-clock time); `exif_taken_at` is the instant
+    only when the photo recorded its UTC offset (`exif_time_offset`), never guessed.
+    `metadata_warnings` says which EXIF facts were present but unusable.
+    """
+
     __tablename__ = "photos"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -27,10 +38,33 @@ class Photo(Base):
     height: Mapped[int] = mapped_column()
     exif_location: Mapped[WKBElement | None] = mapped_column(Point())
     exif_altitude: Mapped[float | None] = mapped_column()
+    exif_local_time: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=False))
     exif_taken_at: Mapped[datetime | None] = mapped_column(Timestamp())
     exif_time_offset: Mapped[str | None] = mapped_column(sa.String(8))
     orientation: Mapped[int | None] = mapped_column()
     make: Mapped[str | None] = mapped_column(sa.String(64))
     model: Mapped[str | None] = mapped_column(sa.String(64))
+    metadata_warnings: Mapped[list[str]] = mapped_column(JSONB, default=list)
     uploaded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     uploaded_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
+class PhotoUpload(Base):
+    """A direct upload to the bucket: presigned to a staging key, checked on completion.
+
+    The client never writes the evidence key itself: the server reads the staging object,
+    checks it like any upload, and writes the original under its SHA-256.
+    """
+
+    __tablename__ = "photo_uploads"
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    uploaded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64), index=True)
+    content_type: Mapped[str] = mapped_column(sa.String(32))
+    size_bytes: Mapped[int] = mapped_column()
+    staging_key: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(Timestamp())
+    completed_at: Mapped[datetime | None] = mapped_column(Timestamp())
+    photo_id: Mapped[int | None] = mapped_column(sa.ForeignKey("photos.id"))

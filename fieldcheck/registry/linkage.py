@@ -182,17 +182,24 @@ def _best_match(
 
 def link_unlinked_records(session: Session) -> dict[str, int]:
     """Link every current record without a business; returns counts by link reason."""
-    session.execute(sa.text("DROP TABLE IF EXISTS link_fresh, link_emptied"))
+    session.execute(sa.text("DROP TABLE IF EXISTS link_emptied"))
+    # The import fills link_fresh with the records it added or changed; a direct call
+    # (no import) starts it here.
+    session.execute(sa.text(
+        "CREATE TEMP TABLE IF NOT EXISTS link_fresh (id integer) ON COMMIT DROP"))
     session.execute(sa.text("""
-        CREATE TEMP TABLE link_fresh ON COMMIT DROP AS
+        INSERT INTO link_fresh
         SELECT id FROM source_records WHERE is_current AND business_id IS NULL
     """))
     stats = dict.fromkeys(LINK_REASONS, 0)
-    stats[LINK_SAME_CODE] = _link_by_code(session)
+    _link_by_code(session)
+    stats[LINK_SAME_CODE] = session.scalar(sa.text(
+        "SELECT count(*) FROM source_records r JOIN link_fresh f ON f.id = r.id "
+        "WHERE r.link_reason = 'same_code'"))
     # A business that gained records may be located better now.
     session.execute(sa.text("""
         UPDATE businesses SET location_precision = 'unlocated'
-        WHERE location_precision <> 'visit' AND id IN (
+        WHERE location_precision NOT IN ('visit', 'unlocated') AND id IN (
             SELECT r.business_id FROM source_records r JOIN link_fresh f ON f.id = r.id)
     """))
     pool = _pool(session)
@@ -317,6 +324,6 @@ def _apply_assignments(
     """))
     session.execute(sa.text("""
         UPDATE businesses SET location_precision = 'unlocated'
-        WHERE location_precision <> 'visit'
+        WHERE location_precision NOT IN ('visit', 'unlocated')
           AND id IN (SELECT business_id FROM link_result)
     """))

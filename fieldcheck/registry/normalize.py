@@ -6,6 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 # Yongkang's 14 township-level units; each short form is the first two characters.
 TOWNS = (
@@ -27,12 +28,19 @@ TOWNS = (
 _TOWN_BY_SHORT = {town[:2]: town for town in TOWNS}
 
 _ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff]")
-_WHITESPACE = re.compile(r"\s+")
 _OPEN_BRACKETS = "([{【〔〖〘「『《〈"
 _CLOSE_BRACKETS = ")]}】〕〗〙」』》〉"
 _BRACKETS = str.maketrans(
     {**dict.fromkeys(_OPEN_BRACKETS, "("), **dict.fromkeys(_CLOSE_BRACKETS, ")")}
 )
+# The brackets _BRACKETS changes: text without them skips the (per character, slow) translate.
+_OTHER_BRACKETS = re.compile(
+    "[" + re.escape("".join(c for c in _OPEN_BRACKETS + _CLOSE_BRACKETS if c not in "()")) + "]"
+)
+# Text made only of these is kept whole by normalize_name (ASCII letters and digits, the CJK
+# Unified Ideographs block, all letters, and the brackets), without a category lookup per
+# character.
+_PLAIN_NAME = re.compile(r"[0-9A-Za-z\u4e00-\u9fff()]*")
 
 # A place word followed by one of these is part of a road, village or building name
 # (古山北路 is a road in 东城街道, 古山大道 one in 前仓镇), not the township or county itself.
@@ -62,6 +70,8 @@ _ANY_DOOR_NUMBER = re.compile(r"(?P<digits>\d+(?:-\d+)?)号(?!楼)")
 _DETAIL_CN_NUMBER = re.compile(rf"([{_CN_DIGITS}]+)(?=号楼|幢|栋|座|单元|楼|层|室)")
 _BUILDING = re.compile(r"(\d+)(?:号楼|栋|座)")
 _FLOOR = re.compile(r"(\d+)楼")
+# Every rewrite of _normalize_detail needs one of these characters.
+_DETAIL_MARK = re.compile("[幢栋座单楼层室]")
 _CN_DIGIT_VALUES = {
     "零": 0,
     "〇": 0,
@@ -83,6 +93,7 @@ _DATE_TEXT = re.compile(
     r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
 )
 _EXCEL_EPOCH = date(1899, 12, 30)
+_NUMBER_TEXT = re.compile(r"(\d+)(?:\.\d+)?")
 _PHONE_SEPARATORS = re.compile(r"[,，、/;；|\s]+")
 
 
@@ -90,13 +101,18 @@ def normalize_text(text: object) -> str:
     """NFKC, whitespace collapsed to single spaces, stripped; None becomes ''."""
     if text is None:
         return ""
-    value = unicodedata.normalize("NFKC", str(text))
-    value = _ZERO_WIDTH.sub("", value)
-    return _WHITESPACE.sub(" ", value).strip()
+    value = text if type(text) is str else str(text)
+    # ASCII is NFKC already and holds no zero-width character.
+    if not value.isascii():
+        value = unicodedata.normalize("NFKC", value)
+        value = _ZERO_WIDTH.sub("", value)
+    # split() and strip() use the same whitespace as the regex \s: runs of it become one space.
+    return " ".join(value.split())
 
 
 def _compact(text: object) -> str:
-    return normalize_text(text).replace(" ", "").translate(_BRACKETS)
+    value = normalize_text(text).replace(" ", "")
+    return value.translate(_BRACKETS) if _OTHER_BRACKETS.search(value) else value
 
 
 def normalize_name(name: object) -> str:
@@ -105,12 +121,13 @@ def normalize_name(name: object) -> str:
     # 浙江省金华市永康市X, 浙江永康X and X are the same business; keep at least two characters.
     while (match := _NAME_PREFIX.match(text)) and len(text) - match.end() >= 2:
         text = text[match.end() :]
-    kept = [
-        ch
-        for ch in text
-        if ch in "()" or not unicodedata.category(ch).startswith(("P", "S", "Z", "C"))
-    ]
-    return "".join(kept).replace("()", "").casefold()
+    if not _PLAIN_NAME.fullmatch(text):
+        text = "".join(
+            ch
+            for ch in text
+            if ch in "()" or not unicodedata.category(ch).startswith(("P", "S", "Z", "C"))
+        )
+    return text.replace("()", "").casefold()
 
 
 def chinese_number(text: str) -> int | None:
@@ -177,10 +194,13 @@ def _door_number(match: re.Match[str]) -> str | None:
 
 
 def _normalize_detail(text: str) -> str | None:
-    text = _DETAIL_CN_NUMBER.sub(lambda m: str(chinese_number(m.group(1))), text)
-    text = _BUILDING.sub(r"\1幢", text)
-    text = _FLOOR.sub(r"\1层", text).replace("()", "")
-    text = text.strip("-,，、 ")
+    if not text:
+        return None
+    if _DETAIL_MARK.search(text):
+        text = _DETAIL_CN_NUMBER.sub(lambda m: str(chinese_number(m.group(1))), text)
+        text = _BUILDING.sub(r"\1幢", text)
+        text = _FLOOR.sub(r"\1层", text)
+    text = text.replace("()", "").strip("-,，、 ")
     return text or None
 
 
@@ -255,10 +275,21 @@ def parse_date(value: object) -> date | None:
         raise ValueError(f"{value!r} is not a date")
     if isinstance(value, int | float):
         return _from_excel_serial(value)
-    text = normalize_text(value)
+    if type(value) is str:
+        return _parse_date_text(value)
+    return _parse_text_date(normalize_text(value))
+
+
+# A list holds a few thousand distinct dates over a million rows. Errors are not cached.
+@lru_cache(maxsize=1 << 16)
+def _parse_date_text(value: str) -> date | None:
+    return _parse_text_date(normalize_text(value))
+
+
+def _parse_text_date(text: str) -> date | None:
     if not text:
         return None
-    number = re.fullmatch(r"(\d+)(?:\.\d+)?", text)
+    number = _NUMBER_TEXT.fullmatch(text)
     if number:
         digits = number.group(1)
         if len(digits) == 8 and "." not in text:
@@ -273,6 +304,9 @@ def parse_date(value: object) -> date | None:
 
 def split_phones(text: object) -> list[str]:
     """The phone numbers in one cell, split on ， 、 / ; and spaces, without repeats."""
+    if type(text) is str and text.isascii() and text.isdigit():
+        # One number, the usual cell.
+        return [text]
     phones: list[str] = []
     for part in _PHONE_SEPARATORS.split(normalize_text(text)):
         if part and part not in phones:

@@ -356,6 +356,20 @@ def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, i
     params = {"batch": batch_id, "bureau": bureau}
     conn.execute(sa.text("CREATE INDEX ON registry_stage (source_key)"))
     conn.execute(sa.text("ANALYZE registry_stage"))
+    # Records added or changed by this import; linkage looks around them.
+    create_stage(session, "link_fresh", "id integer")
+    # Businesses for new credit codes first, so that new records are inserted already
+    # linked: one write per row instead of an insert and an update.
+    conn.execute(sa.text("""
+        INSERT INTO businesses (origin, name, address, town, uscc, location_precision,
+                                created_at, updated_at)
+        SELECT DISTINCT ON (s.uscc) 'registry', s.name, s.address, s.town, s.uscc,
+               'unlocated', now(), now()
+        FROM registry_stage s
+        WHERE s.uscc IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM businesses b WHERE b.uscc = s.uscc)
+        ORDER BY s.uscc, s.row_number
+    """))
     unchanged = conn.execute(
         sa.text("""
         UPDATE source_records r SET batch_id = :batch, row_number = s.row_number
@@ -367,6 +381,7 @@ def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, i
     ).rowcount
     changed = conn.execute(
         sa.text("""
+        WITH changed AS (
         UPDATE source_records r SET batch_id = :batch, row_number = s.row_number, raw = s.raw,
             fields = s.fields, content_hash = s.content_hash, uscc = s.uscc, tin = s.tin,
             reg_no = s.reg_no, org_code = s.org_code, name = s.name, name_key = s.name_key,
@@ -384,6 +399,8 @@ def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, i
         FROM registry_stage s
         WHERE r.bureau = :bureau AND r.is_current AND r.source_key = s.source_key
           AND r.content_hash <> s.content_hash
+        RETURNING r.id)
+        INSERT INTO link_fresh SELECT id FROM changed
     """),
         params,
     ).rowcount
@@ -397,11 +414,19 @@ def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, i
     ).rowcount
     added = conn.execute(
         sa.text(f"""
-        INSERT INTO source_records (batch_id, bureau, is_current, {", ".join(STAGE_COLUMNS)})
-        SELECT :batch, CAST(:bureau AS varchar), true, {", ".join("s." + c for c in STAGE_COLUMNS)}
+        WITH added AS (
+        INSERT INTO source_records (batch_id, bureau, is_current, {", ".join(STAGE_COLUMNS)},
+                                    business_id, link_reason, link_score)
+        SELECT :batch, CAST(:bureau AS varchar), true, {", ".join("s." + c for c in STAGE_COLUMNS)},
+               b.id, CASE WHEN b.id IS NOT NULL THEN 'same_code' END,
+               CASE WHEN b.id IS NOT NULL THEN 1.0 END
         FROM registry_stage s
+        LEFT JOIN (SELECT DISTINCT ON (uscc) id, uscc FROM businesses
+                   WHERE uscc IS NOT NULL ORDER BY uscc, id) b ON b.uscc = s.uscc
         WHERE NOT EXISTS (SELECT 1 FROM source_records r WHERE r.bureau = :bureau
                           AND r.is_current AND r.source_key = s.source_key)
+        RETURNING id)
+        INSERT INTO link_fresh SELECT id FROM added
     """),
         params,
     ).rowcount
@@ -504,11 +529,15 @@ def _gazetteer_row(
         )
         return None
     address_text = values.get("address") or ""
-    parsed = normalize_address(address_text) if address_text else None
-    town = normalize_text(values.get("town") or "") or (parsed.town if parsed else None)
-    road = normalize_text(values.get("road") or "") or (parsed.road if parsed else None)
-    number_raw = normalize_text(values.get("number") or "")
-    number = number_raw.removesuffix("号") if number_raw else (parsed.number if parsed else None)
+    town = normalize_text(values.get("town") or "")
+    road = normalize_text(values.get("road") or "")
+    number = normalize_text(values.get("number") or "").removesuffix("号")
+    if not (town and road and number) and address_text:
+        # Only a gazetteer without separate columns needs its addresses parsed (slow).
+        parsed = normalize_address(address_text)
+        town = town or parsed.town or ""
+        road = road or parsed.road or ""
+        number = number or parsed.number or ""
     if not (town and road and number):
         sink.add(
             RowIssue(

@@ -152,11 +152,13 @@ def upgrade() -> None:
     sa.Column('height', sa.Integer(), nullable=False),
     sa.Column('exif_location', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
     sa.Column('exif_altitude', sa.Double(), nullable=True),
+    sa.Column('exif_local_time', sa.DateTime(), nullable=True),
     sa.Column('exif_taken_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('exif_time_offset', sa.String(length=8), nullable=True),
     sa.Column('orientation', sa.Integer(), nullable=True),
     sa.Column('make', sa.String(length=64), nullable=True),
     sa.Column('model', sa.String(length=64), nullable=True),
+    sa.Column('metadata_warnings', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('uploaded_by_id', sa.Integer(), nullable=False),
     sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], name=op.f('fk_photos_uploaded_by_id_users')),
@@ -181,6 +183,36 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_refresh_tokens_family_id'), 'refresh_tokens', ['family_id'], unique=False)
     op.create_index(op.f('ix_refresh_tokens_user_id'), 'refresh_tokens', ['user_id'], unique=False)
+    op.create_geospatial_table('discoveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('courier_id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.String(length=64), nullable=False),
+    sa.Column('body_hash', sa.String(length=64), nullable=False),
+    sa.Column('business_id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.Text(), nullable=False),
+    sa.Column('address', sa.Text(), nullable=True),
+    sa.Column('operator', sa.Text(), nullable=True),
+    sa.Column('phone', sa.String(length=32), nullable=True),
+    sa.Column('position', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
+    sa.Column('position_crs', sa.Enum('wgs84', 'gcj02', 'bd09', name='input_crs', native_enum=False, create_constraint=True, length=32), nullable=True),
+    sa.Column('reported_lon', sa.Double(), nullable=True),
+    sa.Column('reported_lat', sa.Double(), nullable=True),
+    sa.Column('accuracy_m', sa.Double(), nullable=True),
+    sa.Column('fix_time', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('captured_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('notes', sa.Text(), nullable=True),
+    sa.Column('evidence_pending', sa.Boolean(), nullable=False),
+    sa.Column('evidence_complete_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint('accuracy_m IS NULL OR accuracy_m >= 0', name=op.f('ck_discoveries_accuracy_m')),
+    sa.ForeignKeyConstraint(['business_id'], ['businesses.id'], name=op.f('fk_discoveries_business_id_businesses')),
+    sa.ForeignKeyConstraint(['courier_id'], ['couriers.id'], name=op.f('fk_discoveries_courier_id_couriers')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_discoveries')),
+    sa.UniqueConstraint('courier_id', 'client_id', name=op.f('uq_discoveries_courier_id_client_id'))
+    )
+    op.create_geospatial_index('idx_discoveries_position', 'discoveries', ['position'], unique=False, postgresql_using='gist', postgresql_ops={})
+    op.create_index(op.f('ix_discoveries_business_id'), 'discoveries', ['business_id'], unique=False)
+    op.create_index(op.f('ix_discoveries_courier_id'), 'discoveries', ['courier_id'], unique=False)
     op.create_table('import_batches',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.Enum('tax', 'commerce', 'gazetteer', name='import_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
@@ -200,6 +232,29 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_import_batches'))
     )
     op.create_index(op.f('ix_import_batches_sha256'), 'import_batches', ['sha256'], unique=False)
+    op.create_table('photo_uploads',
+    sa.Column('id', sa.Uuid(), nullable=False),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('content_type', sa.String(length=32), nullable=False),
+    sa.Column('size_bytes', sa.Integer(), nullable=False),
+    sa.Column('staging_key', sa.String(length=255), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('photo_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['photo_id'], ['photos.id'], name=op.f('fk_photo_uploads_photo_id_photos')),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], name=op.f('fk_photo_uploads_uploaded_by_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_photo_uploads'))
+    )
+    op.create_index(op.f('ix_photo_uploads_sha256'), 'photo_uploads', ['sha256'], unique=False)
+    op.create_index(op.f('ix_photo_uploads_uploaded_by_id'), 'photo_uploads', ['uploaded_by_id'], unique=False)
+    op.create_table('sync_heads',
+    sa.Column('courier_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['courier_id'], ['couriers.id'], name=op.f('fk_sync_heads_courier_id_couriers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('courier_id', name=op.f('pk_sync_heads'))
+    )
     op.create_table('visits',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('campaign_id', sa.Integer(), nullable=False),
@@ -223,7 +278,20 @@ def upgrade() -> None:
     op.create_index(op.f('ix_visits_business_id'), 'visits', ['business_id'], unique=False)
     op.create_index(op.f('ix_visits_campaign_id'), 'visits', ['campaign_id'], unique=False)
     op.create_index(op.f('ix_visits_courier_id'), 'visits', ['courier_id'], unique=False)
-    op.create_index('ix_visits_courier_sync', 'visits', ['courier_id', 'sync_seq'], unique=False)
+    op.create_table('discovery_photos',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('discovery_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('storefront', 'licence', 'doorplate', 'interior', 'other', name='photo_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('photo_sha256', sa.String(length=64), nullable=False),
+    sa.Column('photo_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['discovery_id'], ['discoveries.id'], name=op.f('fk_discovery_photos_discovery_id_discoveries'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['photo_id'], ['photos.id'], name=op.f('fk_discovery_photos_photo_id_photos')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_discovery_photos')),
+    sa.UniqueConstraint('discovery_id', 'photo_sha256', name=op.f('uq_discovery_photos_discovery_id_photo_sha256'))
+    )
+    op.create_index(op.f('ix_discovery_photos_discovery_id'), 'discovery_photos', ['discovery_id'], unique=False)
+    op.create_index(op.f('ix_discovery_photos_photo_id'), 'discovery_photos', ['photo_id'], unique=False)
+    op.create_index(op.f('ix_discovery_photos_photo_sha256'), 'discovery_photos', ['photo_sha256'], unique=False)
     op.create_geospatial_table('gazetteer_addresses',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('address', sa.Text(), nullable=False),
@@ -285,6 +353,18 @@ def upgrade() -> None:
     op.create_index(op.f('ix_source_records_org_code'), 'source_records', ['org_code'], unique=False)
     op.create_index('ix_source_records_road_number', 'source_records', ['road', 'number'], unique=False)
     op.create_index(op.f('ix_source_records_uscc'), 'source_records', ['uscc'], unique=False)
+    op.create_table('sync_entries',
+    sa.Column('courier_id', sa.Integer(), nullable=False),
+    sa.Column('visit_id', sa.Integer(), nullable=False),
+    sa.Column('seq', sa.BigInteger(), nullable=False),
+    sa.Column('withdrawn', sa.Boolean(), nullable=False),
+    sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['courier_id'], ['couriers.id'], name=op.f('fk_sync_entries_courier_id_couriers'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_sync_entries_visit_id_visits'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('courier_id', 'visit_id', name=op.f('pk_sync_entries')),
+    sa.UniqueConstraint('courier_id', 'seq', name=op.f('uq_sync_entries_courier_id_seq'))
+    )
+    op.create_index(op.f('ix_sync_entries_visit_id'), 'sync_entries', ['visit_id'], unique=False)
     op.create_geospatial_table('visit_results',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('visit_id', sa.Integer(), nullable=False),
@@ -295,6 +375,8 @@ def upgrade() -> None:
     sa.Column('not_found_reason', sa.Enum('address_missing', 'unknown_at_address', name='not_found_reason', native_enum=False, create_constraint=True, length=32), nullable=True),
     sa.Column('position', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
     sa.Column('position_crs', sa.Enum('wgs84', 'gcj02', 'bd09', name='input_crs', native_enum=False, create_constraint=True, length=32), nullable=True),
+    sa.Column('reported_lon', sa.Double(), nullable=True),
+    sa.Column('reported_lat', sa.Double(), nullable=True),
     sa.Column('accuracy_m', sa.Double(), nullable=True),
     sa.Column('fix_time', sa.DateTime(timezone=True), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
@@ -304,8 +386,14 @@ def upgrade() -> None:
     sa.Column('phone_attempts', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('notes', sa.Text(), nullable=True),
     sa.Column('late', sa.Boolean(), nullable=False),
+    sa.Column('late_reason', sa.Enum('reassigned', 'withdrawn', 'closed', name='late_reason', native_enum=False, create_constraint=True, length=32), nullable=True),
     sa.Column('evidence_pending', sa.Boolean(), nullable=False),
+    sa.Column('evidence_complete_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("(outcome = 'not_found') = (not_found_reason IS NOT NULL)", name=op.f('ck_visit_results_not_found_has_reason')),
+    sa.CheckConstraint('accuracy_m IS NULL OR accuracy_m >= 0', name=op.f('ck_visit_results_accuracy_m')),
+    sa.CheckConstraint('late = (late_reason IS NOT NULL)', name=op.f('ck_visit_results_late_has_reason')),
     sa.ForeignKeyConstraint(['courier_id'], ['couriers.id'], name=op.f('fk_visit_results_courier_id_couriers')),
     sa.ForeignKeyConstraint(['visit_id'], ['visits.id'], name=op.f('fk_visit_results_visit_id_visits')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_visit_results')),
@@ -313,6 +401,8 @@ def upgrade() -> None:
     )
     op.create_geospatial_index('idx_visit_results_position', 'visit_results', ['position'], unique=False, postgresql_using='gist', postgresql_ops={})
     op.create_index(op.f('ix_visit_results_courier_id'), 'visit_results', ['courier_id'], unique=False)
+    op.create_index('ix_visit_results_evidence_pending', 'visit_results', ['id'], unique=False, postgresql_where=sa.text('evidence_pending'))
+    op.create_index('ix_visit_results_late', 'visit_results', ['id'], unique=False, postgresql_where=sa.text('late'))
     op.create_index(op.f('ix_visit_results_visit_id'), 'visit_results', ['visit_id'], unique=False)
     op.create_table('flags',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -327,6 +417,21 @@ def upgrade() -> None:
     )
     op.create_index(op.f('ix_flags_kind'), 'flags', ['kind'], unique=False)
     op.create_index(op.f('ix_flags_result_id'), 'flags', ['result_id'], unique=False)
+    op.create_table('result_amendments',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('result_id', sa.Integer(), nullable=False),
+    sa.Column('client_id', sa.String(length=64), nullable=False),
+    sa.Column('body_hash', sa.String(length=64), nullable=False),
+    sa.Column('base_version', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('changes', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('previous', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['result_id'], ['visit_results.id'], name=op.f('fk_result_amendments_result_id_visit_results'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_result_amendments')),
+    sa.UniqueConstraint('result_id', 'client_id', name=op.f('uq_result_amendments_result_id_client_id'))
+    )
+    op.create_index(op.f('ix_result_amendments_result_id'), 'result_amendments', ['result_id'], unique=False)
     op.create_table('result_photos',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('result_id', sa.Integer(), nullable=False),
@@ -348,13 +453,19 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_result_photos_photo_sha256'), table_name='result_photos')
     op.drop_index(op.f('ix_result_photos_photo_id'), table_name='result_photos')
     op.drop_table('result_photos')
+    op.drop_index(op.f('ix_result_amendments_result_id'), table_name='result_amendments')
+    op.drop_table('result_amendments')
     op.drop_index(op.f('ix_flags_result_id'), table_name='flags')
     op.drop_index(op.f('ix_flags_kind'), table_name='flags')
     op.drop_table('flags')
     op.drop_index(op.f('ix_visit_results_visit_id'), table_name='visit_results')
+    op.drop_index('ix_visit_results_late', table_name='visit_results', postgresql_where=sa.text('late'))
+    op.drop_index('ix_visit_results_evidence_pending', table_name='visit_results', postgresql_where=sa.text('evidence_pending'))
     op.drop_index(op.f('ix_visit_results_courier_id'), table_name='visit_results')
     op.drop_geospatial_index('idx_visit_results_position', table_name='visit_results', postgresql_using='gist', column_name='position')
     op.drop_geospatial_table('visit_results')
+    op.drop_index(op.f('ix_sync_entries_visit_id'), table_name='sync_entries')
+    op.drop_table('sync_entries')
     op.drop_index(op.f('ix_source_records_uscc'), table_name='source_records')
     op.drop_index('ix_source_records_road_number', table_name='source_records')
     op.drop_index(op.f('ix_source_records_org_code'), table_name='source_records')
@@ -368,13 +479,24 @@ def downgrade() -> None:
     op.drop_index('ix_gazetteer_addresses_road_number', table_name='gazetteer_addresses')
     op.drop_geospatial_index('idx_gazetteer_addresses_location', table_name='gazetteer_addresses', postgresql_using='gist', column_name='location')
     op.drop_geospatial_table('gazetteer_addresses')
-    op.drop_index('ix_visits_courier_sync', table_name='visits')
+    op.drop_index(op.f('ix_discovery_photos_photo_sha256'), table_name='discovery_photos')
+    op.drop_index(op.f('ix_discovery_photos_photo_id'), table_name='discovery_photos')
+    op.drop_index(op.f('ix_discovery_photos_discovery_id'), table_name='discovery_photos')
+    op.drop_table('discovery_photos')
     op.drop_index(op.f('ix_visits_courier_id'), table_name='visits')
     op.drop_index(op.f('ix_visits_campaign_id'), table_name='visits')
     op.drop_index(op.f('ix_visits_business_id'), table_name='visits')
     op.drop_table('visits')
+    op.drop_table('sync_heads')
+    op.drop_index(op.f('ix_photo_uploads_uploaded_by_id'), table_name='photo_uploads')
+    op.drop_index(op.f('ix_photo_uploads_sha256'), table_name='photo_uploads')
+    op.drop_table('photo_uploads')
     op.drop_index(op.f('ix_import_batches_sha256'), table_name='import_batches')
     op.drop_table('import_batches')
+    op.drop_index(op.f('ix_discoveries_courier_id'), table_name='discoveries')
+    op.drop_index(op.f('ix_discoveries_business_id'), table_name='discoveries')
+    op.drop_geospatial_index('idx_discoveries_position', table_name='discoveries', postgresql_using='gist', column_name='position')
+    op.drop_geospatial_table('discoveries')
     op.drop_index(op.f('ix_refresh_tokens_user_id'), table_name='refresh_tokens')
     op.drop_index(op.f('ix_refresh_tokens_family_id'), table_name='refresh_tokens')
     op.drop_table('refresh_tokens')

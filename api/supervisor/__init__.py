@@ -1,0 +1,1 @@
+"""Endpoints of supervisors: results to review, and the photos behind them."""

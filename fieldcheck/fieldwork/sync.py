@@ -1,0 +1,408 @@
+"""The phones' sync: each courier's feed of visits added, changed and withdrawn.
+
+How the feed stays exact. Each courier has a feed: one `SyncEntry` per visit the courier
+was ever shown, carrying the number (`seq`) of that visit's latest change, and a
+`SyncHead` holding the last number handed out. A phone pulls entries with `seq` above its
+cursor, in `seq` order, and keeps the last number as its next cursor.
+
+Numbers from a global sequence would not do: a transaction that drew number 10 may commit
+after one that drew 11, and a phone that read 11 in between would never see 10. Fencing
+reads below `pg_snapshot_xmin(pg_current_snapshot())` would fix that, but the fence is
+cluster-wide, so any long transaction on the server (an import, a report, another
+database) would hold every courier's sync back while it runs. Here the numbers of a feed
+are instead handed out at commit, under a row lock of the courier's head: a transaction
+changing a courier's visits numbers its changes only when it commits, and a second one
+waits for the first to end before drawing its own. So within a feed a higher number is
+never visible before a lower one, and a phone can read up to the highest number it sees.
+The lock is per courier and held for the commit only; a transaction touching many
+couriers (planning) takes their heads in courier order, which rules out deadlocks between
+such transactions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, SessionTransaction
+
+from fieldcheck.auth.models import User
+from fieldcheck.db import utcnow
+from fieldcheck.dispatch.models import Campaign, Visit
+from fieldcheck.fieldwork.access import get_courier_for_user_or_raise
+from fieldcheck.fieldwork.models import SyncEntry, SyncHead
+from fieldcheck.fieldwork.rules import required_photo_kinds
+from fieldcheck.geo.crs import from_wgs84
+from fieldcheck.registry.models import Business, SourceRecord
+
+log = logging.getLogger(__name__)
+
+# Visit states a courier sees; `planned` is still the office's draft, `withdrawn` is gone.
+SHOWN_STATES = frozenset({"assigned", "submitted", "rejected", "accepted", "recheck_ordered"})
+MAX_PAGE = 500
+_PENDING = "fieldcheck.sync.pending"
+_ROWS_PER_STATEMENT = 1000
+
+
+def shown_to(visit: Visit) -> int | None:
+    """The courier whose feed shows `visit` now, if any."""
+    return visit.courier_id if visit.state in SHOWN_STATES else None
+
+
+def record_visit_change(
+    session: Session, visit: Visit, *, previous_courier_id: int | None = None
+) -> None:
+    """Put a change of `visit` into the feeds of the couriers it concerns.
+
+    Every code path that creates a visit or changes its courier, state, kind, business,
+    planned day or route order must call this, in the same transaction and after making
+    the change: planning and publishing assignments, reassignment, withdrawal, review
+    decisions, result submission. Without it the phones never learn of the change.
+
+    `previous_courier_id` is the visit's courier before this transaction changed it (None
+    for a new visit). If the visit is no longer shown to that courier, it is withdrawn from
+    their feed; the courier shown the visit now (see `shown_to`) gets it as changed. A visit
+    withdrawn or sent back to planning is withdrawn from its courier's feed. Couriers who
+    were never shown a visit get nothing for it.
+
+    Nothing is written here: the changes are numbered when the session commits (see the
+    module docstring). Calling this several times for one visit in a transaction is fine;
+    the state at commit is what the phones get. A change recorded inside a savepoint that is
+    rolled back is still announced: the phone then receives the visit unchanged, which is
+    harmless.
+    """
+    if visit.id is None:
+        session.flush()
+    pending: dict[tuple[int, int], bool] = session.info.setdefault(_PENDING, {})
+    now_shown_to = shown_to(visit)
+    if previous_courier_id is not None and previous_courier_id != now_shown_to:
+        pending[(previous_courier_id, visit.id)] = True
+    if visit.courier_id is not None and visit.courier_id != now_shown_to:
+        pending[(visit.courier_id, visit.id)] = True
+    if now_shown_to is not None:
+        pending[(now_shown_to, visit.id)] = False
+
+
+def number_visit_changes(session: Session) -> None:
+    """Number the changes recorded so far now rather than at commit.
+
+    For code whose transaction is committed by someone else (test fixtures, scripts that
+    share a connection): it takes the heads' locks early and keeps them until the end of
+    the transaction, so use cases should leave numbering to the commit.
+    """
+    _number_pending_changes(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _number_pending_changes(session: Session) -> None:
+    pending: dict[tuple[int, int], bool] | None = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    session.flush()
+    by_courier: dict[int, list[tuple[int, bool]]] = defaultdict(list)
+    for (courier_id, visit_id), withdrawn in pending.items():
+        by_courier[courier_id].append((visit_id, withdrawn))
+    now = utcnow()
+    # Heads are locked in courier order: two transactions never wait for each other in a
+    # circle, whatever order their changes were made in.
+    for courier_id in sorted(by_courier):
+        changes = sorted(by_courier[courier_id])
+        top = session.execute(
+            insert(SyncHead)
+            .values(courier_id=courier_id, seq=len(changes))
+            .on_conflict_do_update(
+                index_elements=[SyncHead.courier_id],
+                set_={"seq": SyncHead.seq + len(changes)},
+            )
+            .returning(SyncHead.seq)
+        ).scalar_one()
+        first = top - len(changes) + 1
+        shown = []
+        withdrawn = []
+        for offset, (visit_id, is_withdrawal) in enumerate(changes):
+            row = {"courier_id": courier_id, "visit_id": visit_id, "seq": first + offset,
+                   "changed_at": now}
+            (withdrawn if is_withdrawal else shown).append(row)
+        _upsert_shown(session, shown)
+        _mark_withdrawn(session, withdrawn)
+    log.debug("numbered %d visit changes for %d couriers", len(pending), len(by_courier))
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending_changes(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)
+
+
+def _upsert_shown(session: Session, rows: list[dict[str, Any]]) -> None:
+    table = SyncEntry.__table__
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        stmt = insert(table).values(rows[start : start + _ROWS_PER_STATEMENT])
+        session.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[table.c.courier_id, table.c.visit_id],
+                set_={
+                    "seq": stmt.excluded.seq,
+                    "withdrawn": False,
+                    "changed_at": stmt.excluded.changed_at,
+                },
+            )
+        )
+
+
+def _mark_withdrawn(session: Session, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    table = SyncEntry.__table__
+    # Only visits the courier was shown and still has: a tombstone for a visit the phone
+    # never got would tell it about someone else's work.
+    session.execute(
+        sa.update(table)
+        .where(
+            table.c.courier_id == sa.bindparam("b_courier_id"),
+            table.c.visit_id == sa.bindparam("b_visit_id"),
+            sa.not_(table.c.withdrawn),
+        )
+        .values(withdrawn=True, seq=sa.bindparam("b_seq"), changed_at=sa.bindparam("b_at")),
+        [
+            {"b_courier_id": r["courier_id"], "b_visit_id": r["visit_id"], "b_seq": r["seq"],
+             "b_at": r["changed_at"]}
+            for r in rows
+        ],
+    )
+
+
+# --- reading the feed ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredRecord:
+    """What one bureau's list says about the business (never the operator's ID number)."""
+
+    bureau: str
+    name: str
+    uscc: str | None
+    tin: str | None
+    reg_no: str | None
+    address: str | None
+    operator: str | None
+    phones: list[str]
+    status: str | None
+    status_raw: str | None
+    established_on: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessSnapshot:
+    id: int
+    origin: str
+    name: str
+    address: str | None
+    town: str | None
+    uscc: str | None
+    lon: float | None
+    lat: float | None
+    gcj02_lon: float | None
+    gcj02_lat: float | None
+    location_precision: str
+    registered: list[RegisteredRecord] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class VisitSnapshot:
+    id: int
+    campaign_id: int
+    state: str
+    kind: str
+    planned_day: int | None
+    route_order: int | None
+    coarse_location: bool
+    required_photo_kinds: tuple[str, ...]
+    business: BusinessSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """A visit added or changed (`visit` set), or withdrawn from the courier (`visit` None)."""
+
+    visit_id: int
+    withdrawn: bool
+    visit: VisitSnapshot | None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    """One page of a feed. `last_seq` is where the next pull starts, also when nothing came.
+
+    `reset` says the cursor was not one of this feed's (a restored database): the page
+    starts the feed over, and the phone should replace its visits with what follows.
+    """
+
+    items: list[FeedItem]
+    last_seq: int
+    has_more: bool
+    reset: bool = False
+
+
+def pull_changes(
+    session: Session, *, courier_user: User, after: int | None, limit: int = 100
+) -> SyncPage:
+    """The courier's visits changed since `after` (a previous page's `last_seq`), in order.
+
+    Without `after`, the feed from its start without withdrawn visits: what a new phone
+    needs. Pages never skip or repeat a change, whatever commits between two pulls.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+    courier = get_courier_for_user_or_raise(session, courier_user)
+    reset = False
+    if after:
+        head = session.scalar(sa.select(SyncHead.seq).where(SyncHead.courier_id == courier.id))
+        if head is None or after > head:
+            log.warning("sync cursor %s of courier %s is beyond its feed; starting over",
+                        after, courier.id)
+            after, reset = None, True
+    query = (
+        sa.select(
+            SyncEntry.visit_id,
+            SyncEntry.seq,
+            SyncEntry.withdrawn,
+            Visit.courier_id,
+            Visit.campaign_id,
+            Visit.state,
+            Visit.kind,
+            Visit.planned_day,
+            Visit.route_order,
+            Visit.coarse_location,
+            Business.id.label("business_id"),
+            Business.origin,
+            Business.name,
+            Business.address,
+            Business.town,
+            Business.uscc,
+            Business.location_precision,
+            sa.func.ST_X(Business.location).label("lon"),
+            sa.func.ST_Y(Business.location).label("lat"),
+        )
+        .join(Visit, Visit.id == SyncEntry.visit_id)
+        .join(Business, Business.id == Visit.business_id)
+        .where(SyncEntry.courier_id == courier.id, SyncEntry.seq > (after or 0))
+        .order_by(SyncEntry.seq)
+        .limit(limit + 1)
+    )
+    if not after:
+        query = query.where(sa.not_(SyncEntry.withdrawn))
+    rows = session.execute(query).all()
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    if not rows:
+        return SyncPage([], after or 0, False, reset)
+
+    # Whatever an entry says, a visit that is not this courier's now is shown as withdrawn:
+    # a code path that forgot record_visit_change must not leak someone else's visit.
+    live = [r for r in rows if not r.withdrawn and r.courier_id == courier.id
+            and r.state in SHOWN_STATES]
+    records = _registered_records(session, {r.business_id for r in live})
+    rules = _campaign_rules(session, {r.campaign_id for r in live})
+    live_ids = {r.visit_id for r in live}
+    items = [
+        _item(r, records.get(r.business_id, []), rules.get(r.campaign_id))
+        if r.visit_id in live_ids
+        else FeedItem(r.visit_id, True, None)
+        for r in rows
+    ]
+    return SyncPage(items, rows[-1].seq, has_more, reset)
+
+
+def _item(row: Any, records: list[RegisteredRecord], rules: dict[str, Any] | None) -> FeedItem:
+    gcj = from_wgs84(row.lon, row.lat, "gcj02") if row.lon is not None else (None, None)
+    business = BusinessSnapshot(
+        id=row.business_id,
+        origin=row.origin,
+        name=row.name,
+        address=row.address,
+        town=row.town,
+        uscc=row.uscc,
+        lon=row.lon,
+        lat=row.lat,
+        gcj02_lon=_round(gcj[0]),
+        gcj02_lat=_round(gcj[1]),
+        location_precision=row.location_precision,
+        registered=records,
+    )
+    visit = VisitSnapshot(
+        id=row.visit_id,
+        campaign_id=row.campaign_id,
+        state=row.state,
+        kind=row.kind,
+        planned_day=row.planned_day,
+        route_order=row.route_order,
+        coarse_location=row.coarse_location,
+        required_photo_kinds=required_photo_kinds(rules, row.kind),
+        business=business,
+    )
+    return FeedItem(row.visit_id, False, visit)
+
+
+def _round(value: float | None) -> float | None:
+    # 1e-7 degrees is about a centimetre: more digits are noise on the wire.
+    return None if value is None else round(value, 7)
+
+
+def _registered_records(
+    session: Session, business_ids: set[int]
+) -> dict[int, list[RegisteredRecord]]:
+    if not business_ids:
+        return {}
+    raw, fields = SourceRecord.raw, SourceRecord.fields
+    rows = session.execute(
+        sa.select(
+            SourceRecord.business_id,
+            SourceRecord.bureau,
+            SourceRecord.name,
+            SourceRecord.uscc,
+            SourceRecord.tin,
+            SourceRecord.reg_no,
+            SourceRecord.address,
+            SourceRecord.reg_status,
+            raw["legal_rep_name"].astext.label("operator"),
+            raw["reg_status_raw"].astext.label("status_raw"),
+            fields["phones"].label("phones"),
+            fields["established_on"].astext.label("established_on"),
+        )
+        .where(SourceRecord.business_id.in_(business_ids), SourceRecord.is_current)
+        .order_by(SourceRecord.business_id, SourceRecord.bureau.desc(), SourceRecord.id)
+    )
+    records: dict[int, list[RegisteredRecord]] = defaultdict(list)
+    for row in rows:
+        phones = row.phones if isinstance(row.phones, list) else []
+        records[row.business_id].append(
+            RegisteredRecord(
+                bureau=row.bureau,
+                name=row.name,
+                uscc=row.uscc,
+                tin=row.tin,
+                reg_no=row.reg_no,
+                address=row.address,
+                operator=row.operator,
+                phones=[str(p) for p in phones],
+                status=row.reg_status,
+                status_raw=row.status_raw,
+                established_on=row.established_on,
+            )
+        )
+    return records
+
+
+def _campaign_rules(session: Session, campaign_ids: set[int]) -> dict[int, dict[str, Any]]:
+    if not campaign_ids:
+        return {}
+    rows = session.execute(
+        sa.select(Campaign.id, Campaign.rules).where(Campaign.id.in_(campaign_ids))
+    )
+    return {row.id: row.rules or {} for row in rows}

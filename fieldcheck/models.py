@@ -23,6 +23,7 @@ from fieldcheck.registry.models import (
     ImportIssue,
     SourceRecord,
 )
+from fieldcheck.review.models import Finding, ReviewDecision
 
 __all__ = [
     "AuditEvent",
@@ -33,6 +34,7 @@ __all__ = [
     "Discovery",
     "DiscoveryPhoto",
     "EnrolmentCode",
+    "Finding",
     "Flag",
     "GazetteerAddress",
     "ImportBatch",
@@ -43,6 +45,7 @@ __all__ = [
     "RefreshToken",
     "ResultAmendment",
     "ResultPhoto",
+    "ReviewDecision",
     "SourceRecord",
     "SyncEntry",
     "SyncHead",

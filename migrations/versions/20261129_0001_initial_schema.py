@@ -121,6 +121,28 @@ def upgrade() -> None:
     sa.UniqueConstraint('code_hash', name=op.f('uq_enrolment_codes_code_hash'))
     )
     op.create_index(op.f('ix_enrolment_codes_user_id'), 'enrolment_codes', ['user_id'], unique=False)
+    op.create_geospatial_table('findings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('business_id', sa.Integer(), nullable=False),
+    sa.Column('verdict', sa.Enum('operating', 'operating_changed', 'relocated', 'closed', 'shell', 'not_found', 'unresolved', name='verdict', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('basis', sa.Text(), nullable=False),
+    sa.Column('result_ids', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('photo_ids', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('reviewer_ids', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('corrections', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('verified_location', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry'), nullable=True),
+    sa.Column('first_visit_on', sa.Date(), nullable=True),
+    sa.Column('last_visit_on', sa.Date(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['business_id'], ['businesses.id'], name=op.f('fk_findings_business_id_businesses')),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_findings_campaign_id_campaigns')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_findings')),
+    sa.UniqueConstraint('campaign_id', 'business_id', name=op.f('uq_findings_campaign_id_business_id'))
+    )
+    op.create_geospatial_index('idx_findings_verified_location', 'findings', ['verified_location'], unique=False, postgresql_using='gist', postgresql_ops={})
+    op.create_index(op.f('ix_findings_business_id'), 'findings', ['business_id'], unique=False)
+    op.create_index(op.f('ix_findings_campaign_id'), 'findings', ['campaign_id'], unique=False)
     op.create_table('jobs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -446,9 +468,30 @@ def upgrade() -> None:
     op.create_index(op.f('ix_result_photos_photo_id'), 'result_photos', ['photo_id'], unique=False)
     op.create_index(op.f('ix_result_photos_photo_sha256'), 'result_photos', ['photo_sha256'], unique=False)
     op.create_index(op.f('ix_result_photos_result_id'), 'result_photos', ['result_id'], unique=False)
+    op.create_table('review_decisions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('result_id', sa.Integer(), nullable=False),
+    sa.Column('decision', sa.Enum('accept', 'reject', 'recheck', name='review_decision', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('reviewer_id', sa.Integer(), nullable=True),
+    sa.Column('bulk', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('superseded_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['result_id'], ['visit_results.id'], name=op.f('fk_review_decisions_result_id_visit_results')),
+    sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_review_decisions_reviewer_id_users')),
+    sa.ForeignKeyConstraint(['superseded_by_id'], ['review_decisions.id'], name=op.f('fk_review_decisions_superseded_by_id_review_decisions')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_review_decisions'))
+    )
+    op.create_index(op.f('ix_review_decisions_result_id'), 'review_decisions', ['result_id'], unique=False)
+    op.create_index(op.f('ix_review_decisions_reviewer_id'), 'review_decisions', ['reviewer_id'], unique=False)
+    op.create_index('uq_review_decisions_current', 'review_decisions', ['result_id'], unique=True, postgresql_where=sa.text('superseded_by_id IS NULL'))
 
 
 def downgrade() -> None:
+    op.drop_index('uq_review_decisions_current', table_name='review_decisions', postgresql_where=sa.text('superseded_by_id IS NULL'))
+    op.drop_index(op.f('ix_review_decisions_reviewer_id'), table_name='review_decisions')
+    op.drop_index(op.f('ix_review_decisions_result_id'), table_name='review_decisions')
+    op.drop_table('review_decisions')
     op.drop_index(op.f('ix_result_photos_result_id'), table_name='result_photos')
     op.drop_index(op.f('ix_result_photos_photo_sha256'), table_name='result_photos')
     op.drop_index(op.f('ix_result_photos_photo_id'), table_name='result_photos')
@@ -506,6 +549,10 @@ def downgrade() -> None:
     op.drop_geospatial_table('photos')
     op.drop_index(op.f('ix_jobs_kind'), table_name='jobs')
     op.drop_table('jobs')
+    op.drop_index(op.f('ix_findings_campaign_id'), table_name='findings')
+    op.drop_index(op.f('ix_findings_business_id'), table_name='findings')
+    op.drop_geospatial_index('idx_findings_verified_location', table_name='findings', postgresql_using='gist', column_name='verified_location')
+    op.drop_geospatial_table('findings')
     op.drop_index(op.f('ix_enrolment_codes_user_id'), table_name='enrolment_codes')
     op.drop_table('enrolment_codes')
     op.drop_index(op.f('ix_couriers_territory_id'), table_name='couriers')

@@ -1,0 +1,1 @@
+"""Supervisor review of visit results, and the verdicts (findings) derived from them."""

@@ -392,3 +392,19 @@ def plan_command(campaign_key: str, as_json: bool) -> None:
                f" unassigned {summary['unassigned'] or 0}")
     click.echo(f"finish day {summary['finish_day']} (lower bound "
                f"{summary['lower_bound_days']}), total {summary['total_km']} km")
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--queue", default="fieldcheck", show_default=True)
+def worker(burst: bool, queue: str) -> None:
+    """Run background jobs from Redis (needs FIELDCHECK_REDIS_URL)."""
+    from fieldcheck.jobs.worker import run_worker
+
+    settings = _settings()
+    if not settings.redis_url:
+        click.echo("error: FIELDCHECK_REDIS_URL is not set; without Redis the app runs jobs "
+                   "in its own process and needs no worker", err=True)
+        sys.exit(2)
+    run_worker(database_url=_database_url(settings), redis_url=settings.redis_url,
+               burst=burst, queue_name=queue)

@@ -29,11 +29,19 @@ def perform(job_id: int) -> None:
 
 
 def run_worker(
-    *, database_url: str, redis_url: str, burst: bool = False, queue_name: str = RQJobRunner.QUEUE
+    *,
+    database_url: str,
+    redis_url: str,
+    burst: bool = False,
+    queue_name: str = RQJobRunner.QUEUE,
+    fork: bool = True,
 ) -> None:
+    """Work the queue; `fork=False` runs jobs in this process (no work-horse child)."""
     import redis
-    from rq import Queue, Worker
+    from rq import Queue, SimpleWorker, Worker
 
     configure(database_url)
     connection = redis.Redis.from_url(redis_url)
-    Worker([Queue(queue_name, connection=connection)], connection=connection).work(burst=burst)
+    worker_class = Worker if fork else SimpleWorker
+    queue = Queue(queue_name, connection=connection)
+    worker_class([queue], connection=connection).work(burst=burst)

@@ -321,3 +321,18 @@ def test_gazetteer_rows_with_swapped_coordinates_are_reported(tmp_path, session_
     issue = session.scalar(sa.select(ImportIssue))
     assert issue.row_number == 2
     assert "swapped" in issue.reason
+
+
+def test_an_explicit_column_mapping_reads_unusual_headers(tmp_path, session_factory, session):
+    path = tmp_path / "tax.csv"
+    path.write_text(f"编号,税务代码,企业名字,地点\n1,{A},甲商行,古山镇古山西路30号\n",
+                    encoding="utf-8")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    mapping = {"tin": "税务代码", "name": "企业名字", "op_address": "地点"}
+    with session_factory() as s:
+        job = request_import(s, request=ImportRequest(kind="tax", path=path, filename="tax.csv",
+                                                      sha256=sha, mapping=mapping),
+                             actor_id=None)
+        result = run_import_job(session_factory, job, lambda *a, **k: None)
+    assert result["rows_imported"] == 1
+    assert [(r.uscc, r.name, r.road) for r in records(session)] == [(A, "甲商行", "古山西路")]

@@ -75,7 +75,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         jobs=make_runner(settings.redis_url, engine, config.get("JOB_QUEUE", "fieldcheck")),
     )
     app.teardown_appcontext(close_db_session)
-    if config.get("BEHIND_PROXY"):
+    if settings.behind_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
 
     api = Api(app)

@@ -41,6 +41,8 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     max_photo_bytes: int = 15 * 1024 * 1024
     max_photo_pixels: int = 50_000_000
+    # Behind one trusted reverse proxy: take the client address from X-Forwarded-For.
+    behind_proxy: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -58,6 +60,8 @@ class Settings:
         for name, var in simple.items():
             if env.get(var):
                 values[name] = env[var]
+        if env.get("FIELDCHECK_BEHIND_PROXY", "").lower() in ("1", "true", "yes"):
+            values["behind_proxy"] = True
         if env.get("FIELDCHECK_INSTANCE_DIR"):
             values["instance_dir"] = Path(env["FIELDCHECK_INSTANCE_DIR"])
         values.update(overrides)

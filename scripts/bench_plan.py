@@ -1,6 +1,6 @@
 """Benchmark of campaign planning on a generated county: planner against the baseline.
 
-Usage: python scripts/bench_plan.py [COUNTY_FOLDER] [--capacity 40] [--hops 1,2]
+Usage: python scripts/bench_plan.py [COUNTY_FOLDER] [--capacity 40] [--hops 0,1,2]
 
 Loads truth.csv (registered location of every business), territories.geojson (delivery
 segments and their stations) and couriers.csv, plans the nearest-neighbour territory-only
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 from ortools.graph.python import min_cost_flow
-from shapely.geometry import shape
+from shapely.geometry import Polygon, shape
 
 from fieldcheck.dispatch.baseline import plan_baseline
 from fieldcheck.dispatch.distance import haversine_m
@@ -37,8 +38,9 @@ def _number(code: str) -> int:
     return int(re.sub(r"\D", "", code))
 
 
-def load_county(folder: Path, *, capacity: int, hops: int) -> tuple[PlanInput, int]:
-    """PlanInput for every registered business of the county; also the count left out."""
+def load_county(folder: Path, *, capacity: int) -> tuple[PlanInput, dict[str, Polygon], int]:
+    """PlanInput for every registered business of the county (touching segments as
+    neighbours), the segment polygons, and how many businesses were left out."""
     features = json.loads((folder / "territories.geojson").read_text(encoding="utf-8"))["features"]
     polygons = {f["properties"]["code"]: shape(f["geometry"]) for f in features}
     codes = sorted(polygons)
@@ -76,15 +78,15 @@ def load_county(folder: Path, *, capacity: int, hops: int) -> tuple[PlanInput, i
             )
             for row in csv.DictReader(fh)
         ]
-    neighbours = neighbours_from_polygons(polygons, hops=hops)
-    return PlanInput(stops, couriers, neighbours, daily_capacity=capacity), skipped
+    neighbours = neighbours_from_polygons(polygons)
+    return PlanInput(stops, couriers, neighbours, daily_capacity=capacity), polygons, skipped
 
 
 def km_floor(plan_input: PlanInput, days: int) -> float:
     """Fewest kilometres any plan finishing by `days` can ride, whoever serves what.
 
-    A day's round trip is at least twice its farthest visit from the station, so at least
-    2 × (mean distance of its visits) ≤ 2 × (sum of distances) / capacity. Minimising
+    A day's round trip is at least twice the distance of its farthest visit from the station,
+    so at least 2 × (sum of its visits' distances) / capacity. Minimising
     that sum over assignments with at most `days` × capacity visits per courier (neighbour
     rule ignored, which can only lower it) is a transportation problem.
     """
@@ -124,11 +126,14 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _row(name: str, result: Plan, seconds: float, baseline_km: float | None) -> str:
+def _row(name: str, result: Plan, timing: tuple[float, float], baseline_km: float | None) -> str:
+    """One line of the table; `timing` is (wall, cpu) seconds since the step began."""
+    wall = time.perf_counter() - timing[0]
+    cpu = time.process_time() - timing[1]
     ratio = result.finish_day / result.lower_bound_days if result.lower_bound_days else math.nan
     vs = f"{(result.total_km / baseline_km - 1) * 100:+.1f} %" if baseline_km else "—"
     return (
-        f"{name:<28} {seconds:>8.1f} {result.total_km:>11,.0f} {result.finish_day:>7}"
+        f"{name:<28} {wall:>7.1f} {cpu:>6.1f} {result.total_km:>9,.0f} {result.finish_day:>7}"
         f" {result.lower_bound_days:>6} {result.neighbour_bound_days or '—':>6}"
         f" {ratio:>6.2f} {vs:>9} {len(result.unassigned):>6} {_peak_rss_mb():>8.0f}"
     )
@@ -139,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("county", nargs="?", type=Path, default=DEFAULT_COUNTY)
     parser.add_argument("--capacity", type=int, default=40, help="visits per courier-day")
     parser.add_argument(
-        "--hops", default="1,2", help="neighbour reaches to plan with, e.g. 1 (touching) or 1,2"
+        "--hops",
+        default="0,1,2",
+        help="neighbour reaches to plan with: 0 none, 1 touching, 2 one segment further",
     )
     parser.add_argument(
         "--route-improve", type=int, default=0, help="guided local search solutions per day"
@@ -149,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
 
     hops_list = [int(h) for h in args.hops.split(",")]
     started = time.perf_counter()
-    plan_input, skipped = load_county(args.county, capacity=args.capacity, hops=hops_list[0])
+    plan_input, polygons, skipped = load_county(args.county, capacity=args.capacity)
     load_s = time.perf_counter() - started
     print(
         f"county {args.county.name}: {len(plan_input.stops)} businesses "
@@ -158,27 +165,37 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.capacity} visits per courier-day; loaded in {load_s:.1f} s"
     )
     header = (
-        f"{'plan':<28} {'time s':>8} {'total km':>11} {'finish':>7} {'lower':>6} {'nbr':>6}"
+        f"{'plan':<28} {'wall s':>7} {'cpu s':>6} {'total km':>9} {'finish':>7} {'lower':>6}"
+        f" {'nbr':>6}"
         f" {'ratio':>6} {'km vs bl':>9} {'unasg':>6} {'RSS MB':>8}"
     )
     print(header)
     print("-" * len(header))
 
-    started = time.perf_counter()
+    started = (time.perf_counter(), time.process_time())
     base = plan_baseline(plan_input)
-    print(_row("baseline (NN, territory)", base, time.perf_counter() - started, None))
+    print(_row("baseline (NN, territory)", base, started, None))
     finishes = {"baseline": base.finish_day}
     for hops in hops_list:
-        if hops != hops_list[0]:
-            plan_input, _ = load_county(args.county, capacity=args.capacity, hops=hops)
-        started = time.perf_counter()
+        # hops=0: no neighbours at all, each segment on its own (territory only).
+        neighbours = neighbours_from_polygons(polygons, hops=hops) if hops else {}
+        plan_input = dataclasses.replace(plan_input, neighbours=neighbours)
+        started = (time.perf_counter(), time.process_time())
         result = plan(plan_input, route_improve=args.route_improve)
-        name = "planner, touching segments" if hops == 1 else f"planner, within {hops} hops"
-        print(_row(name, result, time.perf_counter() - started, base.total_km))
+        name = {0: "planner, territory only", 1: "planner, touching segments"}.get(
+            hops, f"planner, within {hops} hops"
+        )
+        print(_row(name, result, started, base.total_km))
         finishes[name] = result.finish_day
+        # Same couriers' workloads, days and order made by nearest neighbour instead.
+        courier_of = {i: a.courier_id for i, a in result.assignments.items()}
+        started = (time.perf_counter(), time.process_time())
+        same = plan_baseline(plan_input, courier_of=courier_of)
+        print(_row("  same split, NN days", same, started, base.total_km))
     print(
         "lower = ceil(visits / (couriers × capacity)); nbr = earliest finish the neighbour"
-        " relation allows; ratio = finish / lower; km vs bl = total km against the baseline"
+        " relation allows; ratio = finish / lower; km vs bl = total km against the baseline;"
+        " RSS = peak of the process so far"
     )
     if not args.no_floor:
         print(

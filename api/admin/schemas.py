@@ -191,6 +191,8 @@ class CampaignRulesSchema(Schema):
     recheck_rate = ma.fields.Float(validate=ma.validate.Range(0, 1))
     daily_capacity = ma.fields.Integer(validate=ma.validate.Range(1, 500))
     speed_kmh = ma.fields.Float(validate=ma.validate.Range(1, 120))
+    neighbour_hops = ma.fields.Integer(validate=ma.validate.Range(0, 3), metadata={
+        "description": "How far couriers help other segments (1: touching, 2: also theirs)"})
     working_weekdays = ma.fields.List(ma.fields.Integer(validate=ma.validate.Range(1, 7)))
     required_photos = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(PHOTO_KINDS)))
     required_photos_by_outcome = ma.fields.Dict(

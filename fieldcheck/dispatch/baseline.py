@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -17,14 +18,15 @@ from fieldcheck.dispatch.planner import (
 )
 
 
-def plan_baseline(plan_input: PlanInput, /) -> Plan:
+def plan_baseline(plan_input: PlanInput, /, *, courier_of: Mapping[int, int] | None = None) -> Plan:
     """Plan the way it is done by hand, with no balancing, clustering or route solver.
 
     Each segment's stops are cut into equal runs in input order, one run per courier of the
     segment (a re-check whose run belongs to the excluded courier goes to the segment's next
     courier). Each day a courier leaves the station, goes to the nearest unvisited stop,
     then the nearest from there, `daily_capacity` times, and rides back. Neighbours and
-    `working_days` are ignored.
+    `working_days` are ignored. `courier_of` (stop id -> courier id) replaces the
+    territory split, to compare day-making and routing alone on another plan's assignment.
     """
     capacity = plan_input.daily_capacity
     couriers = sorted(plan_input.couriers, key=lambda c: c.id)
@@ -46,6 +48,13 @@ def plan_baseline(plan_input: PlanInput, /) -> Plan:
             segment_stops[stop.segment].append(i)
 
     runs: list[list[int]] = [[] for _ in couriers]
+    if courier_of is not None:
+        index = {c.id: j for j, c in enumerate(couriers)}
+        segment_stops.clear()
+        for i, stop in enumerate(stops):
+            if stop.id in courier_of:
+                runs[index[courier_of[stop.id]]].append(i)
+                unassigned.pop(stop.id, None)
     for segment, idx in segment_stops.items():
         team = by_segment[segment]
         for part, chunk in enumerate(np.array_split(np.asarray(idx), len(team))):

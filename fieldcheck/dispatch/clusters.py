@@ -61,13 +61,14 @@ def balanced_clusters(
     if k == 1:
         return labels
     has_forbidden = forbidden is not None and bool((forbidden >= 0).any())
-    for step in range(iterations):
+    # The sweep ignores `forbidden`: one reassignment at least puts such points right.
+    for _ in range(max(iterations, 1 if has_forbidden else 0)):
         centroids = np.zeros((k, 2))
         for g in range(k):
             members = xy[labels == g]
             centroids[g] = members.mean(axis=0) if len(members) else centre
         new = _assign_exact(xy, centroids, sizes, labels, forbidden if has_forbidden else None)
-        if step > 0 and np.array_equal(new, labels):
+        if np.array_equal(new, labels):
             break
         labels = new
     return labels

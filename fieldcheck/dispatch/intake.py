@@ -77,14 +77,17 @@ def _geometry_problem(geom: shp.base.BaseGeometry) -> str | None:
         return f"geometry is a {geom.geom_type}, not a Polygon or MultiPolygon"
     if geom.is_empty:
         return "geometry is empty"
-    xs, ys = zip(*(c for poly in getattr(geom, "geoms", [geom])
-                   for c in poly.exterior.coords), strict=True)
+    xs, ys = zip(
+        *(c for poly in getattr(geom, "geoms", [geom]) for c in poly.exterior.coords), strict=True
+    )
     if all(_in_county(y, x) for x, y in zip(xs, ys, strict=True)):
         return "coordinates look like latitude, longitude: GeoJSON wants longitude first"
     if not all(_in_county(x, y) for x, y in zip(xs, ys, strict=True)):
         if max(map(abs, xs)) > 360 or max(map(abs, ys)) > 90:
-            return ("coordinates are not degrees (a projected CRS?): "
-                    "segments must be WGS-84 longitude/latitude")
+            return (
+                "coordinates are not degrees (a projected CRS?): "
+                "segments must be WGS-84 longitude/latitude"
+            )
         return "polygon lies outside the county"
     if not geom.is_valid:
         return f"invalid polygon: {explain_validity(geom)}"
@@ -102,7 +105,8 @@ def import_territories(session: Session, *, path: Path, actor_id: int | None) ->
     crs_name = (data.get("crs") or {}).get("properties", {}).get("name")
     if crs_name and crs_name not in WGS84_NAMES:
         raise InputFileError(
-            f"{path.name} declares the CRS {crs_name}; segments must be WGS-84 (EPSG:4326)")
+            f"{path.name} declares the CRS {crs_name}; segments must be WGS-84 (EPSG:4326)"
+        )
     report = IntakeReport()
     for number, feature in enumerate(data.get("features") or [], start=1):
         props = (feature or {}).get("properties") or {}
@@ -132,14 +136,23 @@ def import_territories(session: Session, *, path: Path, actor_id: int | None) ->
             else:
                 raise ValueError
         except (KeyError, TypeError, ValueError):
-            report.issues.append(RowIssue(number, "station", code,
-                                          "no usable station point; routes start at the "
-                                          "segment's centre", "warning"))
+            report.issues.append(
+                RowIssue(
+                    number,
+                    "station",
+                    code,
+                    "no usable station point; routes start at the segment's centre",
+                    "warning",
+                )
+            )
             centre = geom.representative_point()
             station = f"SRID=4326;POINT({centre.x} {centre.y})"
         territory = session.scalar(sa.select(Territory).where(Territory.code == code))
-        values = {"name": str(props.get("name") or code), "area": f"SRID=4326;{geom.wkt}",
-                  "station": station}
+        values = {
+            "name": str(props.get("name") or code),
+            "area": f"SRID=4326;{geom.wkt}",
+            "station": station,
+        }
         if territory is None:
             session.add(Territory(code=code, **values))
             report.created += 1
@@ -147,25 +160,39 @@ def import_territories(session: Session, *, path: Path, actor_id: int | None) ->
             for key, value in values.items():
                 setattr(territory, key, value)
             report.updated += 1
-    record_event(session, action="territories.imported", actor_id=actor_id,
-                 details={"file": path.name, "created": report.created,
-                          "updated": report.updated, "rejected": report.rejected})
+    record_event(
+        session,
+        action="territories.imported",
+        actor_id=actor_id,
+        details={
+            "file": path.name,
+            "created": report.created,
+            "updated": report.updated,
+            "rejected": report.rejected,
+        },
+    )
     session.commit()
     return report
 
 
-def _new_enrolment_code(session: Session, user: User, settings: Settings,
-                        actor_id: int | None) -> str:
+def _new_enrolment_code(
+    session: Session, user: User, settings: Settings, actor_id: int | None
+) -> str:
     code = "".join(secrets.choice(ENROLMENT_ALPHABET) for _ in range(10))
-    session.add(EnrolmentCode(user_id=user.id, code_hash=hash_opaque_token(code),
-                              created_by_id=actor_id,
-                              expires_at=datetime.now(UTC)
-                              + timedelta(seconds=settings.enrolment_code_ttl_s)))
+    session.add(
+        EnrolmentCode(
+            user_id=user.id,
+            code_hash=hash_opaque_token(code),
+            created_by_id=actor_id,
+            expires_at=datetime.now(UTC) + timedelta(seconds=settings.enrolment_code_ttl_s),
+        )
+    )
     return code
 
 
-def import_couriers(session: Session, *, path: Path, settings: Settings,
-                    actor_id: int | None) -> IntakeReport:
+def import_couriers(
+    session: Session, *, path: Path, settings: Settings, actor_id: int | None
+) -> IntakeReport:
     """Create or update couriers (accounts without passwords, with enrolment codes)."""
     table = open_table(path, filename=path.name)
     profile = Profile("roster", ROSTER_FIELDS, required=(("staff_no",), ("name",), ("segment",)))
@@ -185,15 +212,27 @@ def import_couriers(session: Session, *, path: Path, settings: Settings,
             segment = normalize_text(values.get("segment") or "")
             name = normalize_text(values.get("name") or "")
             if not staff_no or not name:
-                report.issues.append(RowIssue(row, "工号" if not staff_no else "姓名", None,
-                                              "staff number and name are required"))
+                report.issues.append(
+                    RowIssue(
+                        row,
+                        "工号" if not staff_no else "姓名",
+                        None,
+                        "staff number and name are required",
+                    )
+                )
                 report.rejected += 1
                 continue
             territory = territories.get(segment)
             if territory is None:
-                report.issues.append(RowIssue(row, "投递段", segment or None,
-                                              f"unknown delivery segment {segment!r}; import "
-                                              "the segments first or correct the code"))
+                report.issues.append(
+                    RowIssue(
+                        row,
+                        "投递段",
+                        segment or None,
+                        f"unknown delivery segment {segment!r}; import "
+                        "the segments first or correct the code",
+                    )
+                )
                 report.rejected += 1
                 continue
             station = territory.station
@@ -206,14 +245,28 @@ def import_couriers(session: Session, *, path: Path, settings: Settings,
                 pass
             courier = session.scalar(sa.select(Courier).where(Courier.staff_no == staff_no))
             if courier is None:
-                user = add_user(session, username=staff_no.lower(), role="courier",
-                                password=None, display_name=name, phone=values.get("phone"),
-                                actor_id=actor_id)
-                session.add(Courier(user_id=user.id, staff_no=staff_no, name=name,
-                                    phone=values.get("phone"), territory_id=territory.id,
-                                    station=station))
+                user = add_user(
+                    session,
+                    username=staff_no.lower(),
+                    role="courier",
+                    password=None,
+                    display_name=name,
+                    phone=values.get("phone"),
+                    actor_id=actor_id,
+                )
+                session.add(
+                    Courier(
+                        user_id=user.id,
+                        staff_no=staff_no,
+                        name=name,
+                        phone=values.get("phone"),
+                        territory_id=territory.id,
+                        station=station,
+                    )
+                )
                 report.enrolment_codes[staff_no] = _new_enrolment_code(
-                    session, user, settings, actor_id)
+                    session, user, settings, actor_id
+                )
                 report.created += 1
             else:
                 courier.name = name
@@ -221,8 +274,16 @@ def import_couriers(session: Session, *, path: Path, settings: Settings,
                 courier.territory_id = territory.id
                 courier.station = station
                 report.updated += 1
-    record_event(session, action="couriers.imported", actor_id=actor_id,
-                 details={"file": path.name, "created": report.created,
-                          "updated": report.updated, "rejected": report.rejected})
+    record_event(
+        session,
+        action="couriers.imported",
+        actor_id=actor_id,
+        details={
+            "file": path.name,
+            "created": report.created,
+            "updated": report.updated,
+            "rejected": report.rejected,
+        },
+    )
     session.commit()
     return report

@@ -126,14 +126,18 @@ def plan(
 ) -> Plan:
     """Assign, balance, split into days and route every stop of `plan_input`.
 
-    Steps: (1) find the earliest finish day the neighbour relation allows (max flow);
-    (2) decide how many visits of each segment each courier takes (min-cost flow: visits
-    leave their segment only when the finish day needs it, the cheapest first); (3) pick the
-    visits that move, those nearest the receiving station; (4) split each segment's visits
-    among its couriers and (5) each courier's visits into days, as compact groups of exact
-    sizes; (6) order each day as a round trip from the station with OR-Tools.
-    `route_improve` adds a guided local search of that many solutions per day.
-    `progress(phase, done, total)` is called as the work advances. Deterministic.
+    (1) The earliest finish day the neighbour relation and re-check exclusions allow, by
+    max flow over groups of interchangeable stops. (2) Each stop's courier, by a min-cost
+    flow under that many days' capacity: it minimises the total distance from the couriers'
+    stations (what the daily rides out and back add up to) plus `move_penalty_m` per visit
+    that leaves its segment, so visits move only where the finish day needs it, the ones
+    nearest the receiving station first; even loads within a segment are its tie-break.
+    (3) Couriers of one segment and station share their stops again as compact areas.
+    (4) Each courier's stops become days of at most `daily_capacity`, compact groups of
+    even sizes numbered around the station. (5) Each day is ordered as a round trip from the
+    station with OR-Tools; `route_improve` adds a guided local search of that many
+    solutions per day. `progress(phase, done, total)` is called as the work advances.
+    The same input (in any order) always gives the same plan.
     """
     report = progress or (lambda phase, done, total: None)
     capacity = plan_input.daily_capacity
@@ -195,7 +199,7 @@ def plan(
     classes = [LoadClass(len(idx), cand) for cand, idx in sorted(class_members.items())]
     n_couriers = len(couriers)
     total = sum(cls.count for cls in classes)
-    lower_bound = math.ceil(total / (n_couriers * capacity)) if total else 0
+    lower_bound = math.ceil(total / (n_couriers * capacity)) if total and n_couriers else 0
     best_days = earliest_finish_day(classes, n_couriers, capacity)
     limit_days = best_days
     if plan_input.working_days is not None:
@@ -244,7 +248,7 @@ def plan(
         for g, j in enumerate(team):
             per_courier[j] = pool[labels == g]
 
-    # (5) and (6): days, then routes.
+    # (4) and (5): days, then routes.
     assignments: dict[int, Assignment] = {}
     summaries: list[CourierSummary] = []
     for j, courier in enumerate(couriers):
@@ -305,10 +309,12 @@ def _validate(plan_input: PlanInput) -> None:
         errors["speed_kmh"] = ["Must be positive."]
     if plan_input.working_days is not None and plan_input.working_days < 1:
         errors["working_days"] = ["Must be at least 1."]
-    if not plan_input.couriers:
-        errors["couriers"] = ["At least one courier is needed."]
     if len({c.id for c in plan_input.couriers}) != len(plan_input.couriers):
-        errors.setdefault("couriers", []).append("Courier ids must be unique.")
+        errors["couriers"] = ["Courier ids must be unique."]
+    if not all(
+        math.isfinite(c.station_lon) and math.isfinite(c.station_lat) for c in plan_input.couriers
+    ):
+        errors.setdefault("couriers", []).append("Every courier needs a station location.")
     if len({s.id for s in plan_input.stops}) != len(plan_input.stops):
         errors["stops"] = ["Stop ids must be unique."]
     if errors:
@@ -331,6 +337,8 @@ def _origin(
     """Centre of the local projection: the mean of everything there is to place."""
     all_lon = np.concatenate((lon, station_lon))
     all_lat = np.concatenate((lat, station_lat))
+    if len(all_lon) == 0:
+        return 0.0, 0.0
     return float(all_lon.mean()), float(all_lat.mean())
 
 

@@ -7,10 +7,12 @@ import random
 from collections import Counter, defaultdict
 from itertools import pairwise
 
+import numpy as np
 import pytest
 from shapely.geometry import box
 
 from fieldcheck.dispatch.baseline import plan_baseline
+from fieldcheck.dispatch.clusters import balanced_clusters
 from fieldcheck.dispatch.distance import haversine_m, tour_km
 from fieldcheck.dispatch.planner import (
     Courier,
@@ -20,6 +22,7 @@ from fieldcheck.dispatch.planner import (
     UnassignedReason,
     plan,
 )
+from fieldcheck.dispatch.routing import round_trip_order
 from fieldcheck.dispatch.territories import neighbours_from_polygons
 from fieldcheck.errors import ValidationError
 
@@ -162,6 +165,20 @@ def test_plan_never_sends_visits_to_a_segment_that_is_not_a_neighbour():
     assert loads(result)[3] == 0
     assert result.finish_day == result.neighbour_bound_days == 15
     assert result.lower_bound_days == 10
+
+
+def test_plan_keeps_visits_in_their_segment_when_its_couriers_have_room():
+    plan_input = PlanInput(
+        make_stops(0, 30, first_id=1, seed=18) + make_stops(1, 30, first_id=101, seed=19),
+        make_couriers(0, [1]) + make_couriers(1, [2]),
+        row_neighbours(2),
+        daily_capacity=10,
+    )
+
+    result = plan(plan_input)
+
+    assert all(c.borrowed_visits == 0 for c in result.couriers)
+    assert loads(result) == {1: 30, 2: 30}
 
 
 def test_plan_moves_the_visits_nearest_the_receiving_station(county):
@@ -367,6 +384,22 @@ def test_plan_with_no_stops_is_empty():
     assert result.couriers[0].visits == 0
 
 
+def test_plan_without_couriers_leaves_every_stop_unassigned():
+    result = plan(PlanInput(make_stops(0, 3, first_id=1, seed=0), [], {}, daily_capacity=10))
+
+    assert result.unassigned == dict.fromkeys([1, 2, 3], UnassignedReason.NO_COURIER)
+    assert result.couriers == []
+    assert result.finish_day == result.lower_bound_days == 0
+
+
+def test_plan_rejects_a_courier_without_a_station():
+    courier = Courier(id=1, segment="S0", station_lon=math.nan, station_lat=28.9)
+    with pytest.raises(ValidationError) as raised:
+        plan(PlanInput(make_stops(0, 1, first_id=1, seed=0), [courier], {}, 10))
+
+    assert "couriers" in raised.value.errors
+
+
 def test_plan_rejects_a_daily_capacity_below_one():
     with pytest.raises(ValidationError) as raised:
         plan(PlanInput(make_stops(0, 1, first_id=1, seed=0), make_couriers(0, [1]), {}, 0))
@@ -438,3 +471,22 @@ def test_planner_rides_less_than_the_baseline_on_one_segment():
     )
 
     assert plan(plan_input).total_km < plan_baseline(plan_input).total_km
+
+
+def test_balanced_clusters_keep_exact_sizes_and_forbidden_groups():
+    rng = random.Random(20)
+    xy = np.array([(rng.uniform(0, 1000), rng.uniform(0, 1000)) for _ in range(50)])
+    forbidden = np.array([1 if k < 10 else -1 for k in range(50)])
+
+    labels = balanced_clusters(xy, [20, 17, 13], np.array([500.0, 500.0]), forbidden=forbidden)
+
+    assert np.bincount(labels, minlength=3).tolist() == [20, 17, 13]
+    assert not (labels[:10] == 1).any()
+
+
+def test_round_trip_order_visits_points_on_a_line_in_order():
+    # Station at 0, stops at 3, 1, 2 (km) along a line: out 1, 2, 3 and back (or reverse).
+    position = [0, 3, 1, 2]
+    matrix = np.array([[abs(a - b) * 1000 for b in position] for a in position])
+
+    assert round_trip_order(matrix) in ([2, 3, 1], [1, 3, 2])

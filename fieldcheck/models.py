@@ -5,6 +5,7 @@ from fieldcheck.auth.models import EnrolmentCode, RefreshToken, User
 from fieldcheck.db import Base
 from fieldcheck.dispatch.models import Campaign, Courier, Territory, Visit
 from fieldcheck.evidence.models import Photo, PhotoUpload
+from fieldcheck.exports.models import Export
 from fieldcheck.fieldwork.models import (
     Discovery,
     DiscoveryPhoto,
@@ -34,6 +35,7 @@ __all__ = [
     "Discovery",
     "DiscoveryPhoto",
     "EnrolmentCode",
+    "Export",
     "Finding",
     "Flag",
     "GazetteerAddress",

@@ -111,8 +111,8 @@ def huge_png(width: int = 20_000, height: int = 20_000) -> bytes:
     """A valid 1-bit PNG of any size, built row by row (a few hundred kilobytes)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(
-            ">I", zlib.crc32(kind + body)
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
         )
 
     header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
@@ -120,8 +120,8 @@ def huge_png(width: int = 20_000, height: int = 20_000) -> bytes:
     compressor = zlib.compressobj(9)
     idat = b"".join(compressor.compress(rows) for _ in range(height // 500))
     idat += compressor.flush()
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(
-        b"IEND", b""
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     )
 
 
@@ -133,15 +133,21 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def result_body(visit_id: int, *, photos: list[tuple[str, bytes]] = (), **fields: Any
-                ) -> dict[str, Any]:
+def result_body(
+    visit_id: int, *, photos: list[tuple[str, bytes]] = (), **fields: Any
+) -> dict[str, Any]:
     """A valid result submission for `visit_id`; `fields` override any key."""
     body: dict[str, Any] = {
         "submission_id": new_id(),
         "visit_id": visit_id,
         "outcome": "operating",
-        "position": {"lat": 28.8908, "lon": 120.0425, "accuracy_m": 8.0, "crs": "wgs84",
-                     "fix_time": "2026-11-28T10:14:00+08:00"},
+        "position": {
+            "lat": 28.8908,
+            "lon": 120.0425,
+            "accuracy_m": 8.0,
+            "crs": "wgs84",
+            "fix_time": "2026-11-28T10:14:00+08:00",
+        },
         "started_at": "2026-11-28T10:10:00+08:00",
         "captured_at": "2026-11-28T10:16:00+08:00",
         "photos": [{"kind": kind, "sha256": sha256(data)} for kind, data in photos],

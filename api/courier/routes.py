@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import mimetypes
 import uuid
 from typing import Any
@@ -23,6 +24,7 @@ from api.courier.schemas import (
     ResultSchema,
     SyncPageSchema,
     SyncQueryArgsSchema,
+    dump_sync_page,
 )
 from api.extensions import Blueprint, db_session, services
 from api.security import current_user
@@ -56,16 +58,20 @@ def me() -> User:
 @blp.login_required("courier")
 @blp.arguments(SyncQueryArgsSchema, location="query")
 @blp.response(200, SyncPageSchema)
-def pull_changes(args: dict[str, Any]) -> sync.SyncPage:
+def pull_changes(args: dict[str, Any]) -> Response:
     """Visits added, changed and withdrawn since a cursor
 
     Call without a cursor on a new phone, then always with the `cursor` of the last page,
     while `has_more` is true and on every later sync. Each visit comes with what the app
     needs offline. A `withdrawn` item means: drop that visit, it is no longer yours.
     """
-    return sync.pull_changes(
+    page = sync.pull_changes(
         db_session(), courier_user=current_user(), after=args["cursor"], limit=args["limit"]
     )
+    # Compact UTF-8 rather than the app's sorted, ASCII-escaped JSON: Chinese names and
+    # addresses are half the bytes, and a page is encoded in half the time.
+    body = json.dumps(dump_sync_page(page), ensure_ascii=False, separators=(",", ":"))
+    return Response(body, mimetype="application/json")
 
 
 # --- photos --------------------------------------------------------------------------------
@@ -105,8 +111,9 @@ def upload_photo(form: dict[str, Any], files: dict[str, FileStorage]) -> Photo:
 @blp.login_required("courier")
 @blp.arguments(DirectUploadCreateSchema)
 @blp.response(201, DirectUploadSchema)
-@blp.alt_response(409, description="No direct uploads here (local storage), or another "
-                  "account's photo")
+@blp.alt_response(
+    409, description="No direct uploads here (local storage), or another account's photo"
+)
 def start_direct_upload(body: dict[str, Any]) -> evidence.DirectUpload:
     """Start a direct upload to the bucket
 
@@ -160,7 +167,10 @@ def read_photo(photo_id: int) -> Photo:
 def read_photo_content(photo_id: int, variant: str) -> Response:
     """The original photo as uploaded, or its upright thumbnail"""
     content = evidence.open_photo(
-        db_session(), storage=services().storage, viewer=current_user(), photo_id=photo_id,
+        db_session(),
+        storage=services().storage,
+        viewer=current_user(),
+        photo_id=photo_id,
         variant=variant,
     )
     return photo_response(content)
@@ -186,8 +196,11 @@ def photo_response(content: evidence.PhotoContent) -> Response:
 @blp.response(201, ResultSchema)
 @blp.alt_response(403, description="Not one of your visits")
 @blp.alt_response(404, description="No such visit")
-@blp.alt_response(409, description="Stored as late (the visit was reassigned or withdrawn "
-                  "meanwhile), or the submission id was used for another result")
+@blp.alt_response(
+    409,
+    description="Stored as late (the visit was reassigned or withdrawn "
+    "meanwhile), or the submission id was used for another result",
+)
 def submit_result(submission: ResultSubmission) -> fieldwork.ResultReceipt:
     """Submit a visit result
 
@@ -195,8 +208,7 @@ def submit_result(submission: ResultSubmission) -> fieldwork.ResultReceipt:
     answer and stores nothing new. Photos are named by SHA-256 and may be uploaded before or
     after: until the last one arrives the result is `evidence_pending`.
     """
-    return fieldwork.submit_result(db_session(), courier_user=current_user(),
-                                   submission=submission)
+    return fieldwork.submit_result(db_session(), courier_user=current_user(), submission=submission)
 
 
 @blp.get("/results/<string:submission_id>")
@@ -205,8 +217,9 @@ def submit_result(submission: ResultSubmission) -> fieldwork.ResultReceipt:
 @blp.alt_response(404, description="No result of yours with this submission id")
 def read_result(submission_id: str) -> fieldwork.ResultReceipt:
     """One of the courier's results, with the photos it still waits for"""
-    return fieldwork.get_result_or_raise(db_session(), courier_user=current_user(),
-                                         submission_id=submission_id)
+    return fieldwork.get_result_or_raise(
+        db_session(), courier_user=current_user(), submission_id=submission_id
+    )
 
 
 @blp.post("/results/<string:submission_id>/amendments")
@@ -215,15 +228,15 @@ def read_result(submission_id: str) -> fieldwork.ResultReceipt:
 @blp.response(200, ResultSchema)
 @blp.alt_response(404, description="No result of yours with this submission id")
 @blp.alt_response(409, description="The edit was made on an older version of the result")
-def amend_result(amendment: ResultAmendmentRequest, submission_id: str
-                 ) -> fieldwork.ResultReceipt:
+def amend_result(amendment: ResultAmendmentRequest, submission_id: str) -> fieldwork.ResultReceipt:
     """Correct a result
 
     `base_version` is the result's `version` the edit was made on; if another edit landed
     since, the answer is 409 `version_conflict` with the current version, and nothing changes.
     """
-    return fieldwork.amend_result(db_session(), courier_user=current_user(),
-                                  submission_id=submission_id, amendment=amendment)
+    return fieldwork.amend_result(
+        db_session(), courier_user=current_user(), submission_id=submission_id, amendment=amendment
+    )
 
 
 @blp.post("/discoveries")

@@ -31,8 +31,9 @@ def list_results(args: dict[str, Any]) -> dict[str, Any]:
     """Visit results, oldest first: `late=true` or `evidence_pending=true` to see those"""
     results, more = fieldwork.list_results_for_review(
         db_session(),
-        filters=fieldwork.ResultFilter(late=args["late"],
-                                       evidence_pending=args["evidence_pending"]),
+        filters=fieldwork.ResultFilter(
+            late=args["late"], evidence_pending=args["evidence_pending"]
+        ),
         after_id=args["cursor"],
         limit=args["limit"],
     )
@@ -57,7 +58,10 @@ def read_photo(photo_id: int) -> Photo:
 def read_photo_content(photo_id: int, variant: str) -> Response:
     """The original photo as uploaded, or its upright thumbnail"""
     content = evidence.open_photo(
-        db_session(), storage=services().storage, viewer=current_user(), photo_id=photo_id,
+        db_session(),
+        storage=services().storage,
+        viewer=current_user(),
+        photo_id=photo_id,
         variant=variant,
     )
     return photo_response(content)

@@ -11,13 +11,17 @@ from api.pagination import PageArgsSchema, page_schema
 class ResultQueryArgsSchema(PageArgsSchema):
     late = ma.fields.Boolean(
         load_default=None,
-        metadata={"description": "Only results that arrived after their visit was reassigned, "
-                  "withdrawn or closed (true), or only the others (false)"},
+        metadata={
+            "description": "Only results that arrived after their visit was reassigned, "
+            "withdrawn or closed (true), or only the others (false)"
+        },
     )
     evidence_pending = ma.fields.Boolean(
         load_default=None,
-        metadata={"description": "Only results still waiting for photos (true), or only "
-                  "complete ones (false)"},
+        metadata={
+            "description": "Only results still waiting for photos (true), or only "
+            "complete ones (false)"
+        },
     )
 
 

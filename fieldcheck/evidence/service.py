@@ -26,6 +26,7 @@ from fieldcheck.config import Settings
 from fieldcheck.db import utcnow
 from fieldcheck.errors import ConflictError, InvalidImageError, NotFoundError
 from fieldcheck.evidence.imaging import PhotoFacts, inspect_photo, make_thumbnail
+from fieldcheck.evidence.memory import keep_decoder_memory
 from fieldcheck.evidence.models import Photo, PhotoUpload
 from fieldcheck.evidence.storage import PhotoStorage, key_for
 from fieldcheck.fieldwork.evidence import attach_photo
@@ -33,8 +34,12 @@ from fieldcheck.fieldwork.evidence import attach_photo
 log = logging.getLogger(__name__)
 
 THUMBNAIL_SUFFIX = ".thumb.jpg"
-_SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/heic": ".heic",
-             "image/heif": ".heif"}
+_SUFFIXES = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/heic": ".heic",
+    "image/heif": ".heif",
+}
 # Content types a direct upload may declare (the bytes are checked against it on completion).
 DIRECT_UPLOAD_TYPES = tuple(_SUFFIXES)
 # Long enough for a phone on a slow link to send 15 MB, short enough to be useless if leaked.
@@ -111,8 +116,15 @@ def upload_photo(
     `claimed_sha256`, when the client sends it, catches bytes damaged or cut short on the
     way. Results and discoveries of the uploader that wait for this photo are completed.
     """
-    photo = _take_in(session, storage=storage, uploader=uploader, data=data,
-                     claimed_type=claimed_type, claimed_sha256=claimed_sha256, limits=limits)
+    photo = _take_in(
+        session,
+        storage=storage,
+        uploader=uploader,
+        data=data,
+        claimed_type=claimed_type,
+        claimed_sha256=claimed_sha256,
+        limits=limits,
+    )
     session.commit()
     return photo
 
@@ -143,9 +155,12 @@ def _take_in(
     existing = _photo_by_sha256(session, sha256)
     if existing is not None:
         return _own(existing, uploader)
+    keep_decoder_memory()
 
     facts = inspect_photo(
-        data, claimed_type=claimed_type, max_bytes=limits.max_bytes,
+        data,
+        claimed_type=claimed_type,
+        max_bytes=limits.max_bytes,
         max_pixels=limits.max_pixels,
     )
     thumbnail = make_thumbnail(data)
@@ -154,8 +169,9 @@ def _take_in(
     storage.put(key, data, facts.mime_type)
     storage.put(thumbnail_key, thumbnail, "image/jpeg")
 
-    photo = _photo_row(facts, size=len(data), key=key, thumbnail_key=thumbnail_key,
-                       uploader=uploader)
+    photo = _photo_row(
+        facts, size=len(data), key=key, thumbnail_key=thumbnail_key, uploader=uploader
+    )
     try:
         with session.begin_nested():
             session.add(photo)
@@ -174,13 +190,19 @@ def _take_in(
         object_id=photo.id,
         details={"sha256": sha256, "size": len(data), "mime_type": facts.mime_type},
     )
-    log.info("photo %s stored (%s, %d bytes) for user %s", photo.id, facts.mime_type,
-             len(data), uploader.id)
+    log.info(
+        "photo %s stored (%s, %d bytes) for user %s",
+        photo.id,
+        facts.mime_type,
+        len(data),
+        uploader.id,
+    )
     return photo
 
 
-def _photo_row(facts: PhotoFacts, *, size: int, key: str, thumbnail_key: str, uploader: User
-               ) -> Photo:
+def _photo_row(
+    facts: PhotoFacts, *, size: int, key: str, thumbnail_key: str, uploader: User
+) -> Photo:
     location = None
     if facts.exif_lat is not None and facts.exif_lon is not None:
         location = WKTElement(f"POINT({facts.exif_lon!r} {facts.exif_lat!r})", srid=4326)
@@ -214,8 +236,7 @@ def _photo_by_sha256(session: Session, sha256: str) -> Photo | None:
 def _own(photo: Photo, uploader: User) -> Photo:
     if photo.uploaded_by_id != uploader.id:
         raise PhotoOfAnotherUserError(
-            "This photo was already uploaded by another account; evidence must be your own "
-            "photos.",
+            "This photo was already uploaded by another account; evidence must be your own photos.",
             details={"sha256": photo.sha256},
         )
     return photo
@@ -312,14 +333,23 @@ def complete_direct_upload(
         expired = upload.expires_at <= now
         raise UploadNotReceivedError(
             "The bucket has nothing for this upload"
-            + ("; its form has expired, start a new upload." if expired
-               else "; send the file with the form first, then complete the upload."),
+            + (
+                "; its form has expired, start a new upload."
+                if expired
+                else "; send the file with the form first, then complete the upload."
+            ),
             details={"upload_id": str(upload.id), "expired": expired},
         ) from None
     try:
-        photo = _take_in(session, storage=storage, uploader=uploader, data=data,
-                         claimed_type=upload.content_type, claimed_sha256=upload.sha256,
-                         limits=limits)
+        photo = _take_in(
+            session,
+            storage=storage,
+            uploader=uploader,
+            data=data,
+            claimed_type=upload.content_type,
+            claimed_sha256=upload.sha256,
+            limits=limits,
+        )
     except InvalidImageError:
         # Nothing to keep: the phone sends the file again with the same form, or starts over.
         _discard(storage, upload.staging_key)

@@ -18,7 +18,11 @@ def get_courier_for_user_or_raise(session: Session, user: User) -> Courier:
     """The courier profile of `user`; an account without one may not do fieldwork."""
     courier = get_courier_for_user(session, user) if user.role == "courier" else None
     if courier is None:
-        raise PermissionDeniedError(
-            f"account {user.username} has no courier profile; ask the campaign office"
-        )
+        raise not_a_courier(user)
     return courier
+
+
+def not_a_courier(user: User) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"account {user.username} has no courier profile; ask the campaign office"
+    )

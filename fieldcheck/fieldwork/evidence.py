@@ -23,6 +23,7 @@ from fieldcheck.fieldwork.models import (
     VisitResult,
 )
 from fieldcheck.fieldwork.visits import count_visit_done, late_reason
+from fieldcheck.quality.service import run_checks
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,21 @@ def attach_photo(session: Session, photo: Photo, *, now: datetime | None = None)
     """Link a photo that just arrived to its uploader's results and discoveries naming it,
     and complete those that now have every photo they name."""
     now = now or utcnow()
+    # Photos usually come before their result: then nothing waits, and one probe says so.
+    waiting = session.scalar(
+        sa.select(
+            sa.or_(
+                sa.exists().where(
+                    ResultPhoto.photo_sha256 == photo.sha256, ResultPhoto.photo_id.is_(None)
+                ),
+                sa.exists().where(
+                    DiscoveryPhoto.photo_sha256 == photo.sha256, DiscoveryPhoto.photo_id.is_(None)
+                ),
+            )
+        )
+    )
+    if not waiting:
+        return
     courier = session.scalar(sa.select(Courier).where(Courier.user_id == photo.uploaded_by_id))
     if courier is None:
         return
@@ -108,6 +124,7 @@ def complete_result_if_whole(session: Session, result: VisitResult, *, now: date
         return
     result.evidence_pending = False
     result.evidence_complete_at = now
+    run_checks(session, result=result)
     if result.late:
         return
     visit = session.get(Visit, result.visit_id, with_for_update=True, populate_existing=True)

@@ -103,8 +103,9 @@ def fingerprint(value: Any) -> str:
     Times count by the instant, so a resend that spells the offset differently still matches.
     """
     return hashlib.sha256(
-        json.dumps(_plain(value), sort_keys=True, separators=(",", ":"),
-                   ensure_ascii=False).encode()
+        json.dumps(
+            _plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
     ).hexdigest()
 
 

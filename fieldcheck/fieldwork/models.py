@@ -14,8 +14,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from fieldcheck.db import Base, utcnow
 from fieldcheck.types import Point, StrEnum, Timestamp
 
-OUTCOMES = ("operating", "operating_changed", "relocated", "closed", "shell", "not_found",
-            "refused", "unreachable")
+OUTCOMES = (
+    "operating",
+    "operating_changed",
+    "relocated",
+    "closed",
+    "shell",
+    "not_found",
+    "refused",
+    "unreachable",
+)
 NOT_FOUND_REASONS = ("address_missing", "unknown_at_address")
 INPUT_CRS = ("wgs84", "gcj02", "bd09")
 PHOTO_KINDS = ("storefront", "licence", "doorplate", "interior", "other")
@@ -40,8 +48,9 @@ class VisitResult(Base):
         sa.CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name="accuracy_m"),
         # The review queues read these two small subsets.
         sa.Index("ix_visit_results_late", "id", postgresql_where=sa.text("late")),
-        sa.Index("ix_visit_results_evidence_pending", "id",
-                 postgresql_where=sa.text("evidence_pending")),
+        sa.Index(
+            "ix_visit_results_evidence_pending", "id", postgresql_where=sa.text("evidence_pending")
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

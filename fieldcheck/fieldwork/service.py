@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -116,7 +116,10 @@ class DiscoveryReceipt:
 
 
 def submit_result(
-    session: Session, *, courier_user: User, submission: ResultSubmission,
+    session: Session,
+    *,
+    courier_user: User,
+    submission: ResultSubmission,
     now: datetime | None = None,
 ) -> ResultReceipt:
     """Store a visit result; the same submission sent again returns the same answer.
@@ -148,8 +151,8 @@ def submit_result(
         outcome=submission.outcome,
         not_found_reason=submission.not_found_reason,
         **_position_columns(position),
-        started_at=submission.started_at,
-        captured_at=submission.captured_at,
+        started_at=_utc(submission.started_at),
+        captured_at=submission.captured_at.astimezone(UTC),
         received_at=now,
         corrections=submission.corrections.as_dict(),
         phone_attempts=[_attempt_json(a) for a in submission.phone_attempts],
@@ -169,13 +172,17 @@ def submit_result(
         return _replay(session, stored, body_hash)
 
     photos = [
-        ResultPhoto(result_id=result.id, kind=p.kind, photo_sha256=p.sha256,
-                    photo_id=found[p.sha256].id if found[p.sha256] else None)
+        ResultPhoto(
+            result_id=result.id,
+            kind=p.kind,
+            photo_sha256=p.sha256,
+            photo_id=found[p.sha256].id if found[p.sha256] else None,
+        )
         for p in submission.photos
     ]
     session.add_all(photos)
     session.flush()
-    flags = _flag_reused_photos(session, result, submission.photos)
+    # Quality checks run when the result is whole, now or when its last photo arrives.
     complete_result_if_whole(session, result, now=now)
     record_event(
         session,
@@ -191,8 +198,8 @@ def submit_result(
             "evidence_pending": result.evidence_pending,
         },
     )
+    receipt = _receipt(session, result)
     session.commit()
-    receipt = ResultReceipt(result, photos, flags)
     if result.late:
         raise LateResultError(receipt)
     return receipt
@@ -200,11 +207,14 @@ def submit_result(
 
 def _check_submission(submission: ResultSubmission, now: datetime) -> None:
     errors: dict[str, list[str]] = {}
-    _check_outcome(submission.outcome, submission.not_found_reason, submission.corrections,
-                   errors)
-    _check_times(now, errors, captured_at=submission.captured_at,
-                 started_at=submission.started_at,
-                 fix_time=submission.position.fix_time if submission.position else None)
+    _check_outcome(submission.outcome, submission.not_found_reason, submission.corrections, errors)
+    _check_times(
+        now,
+        errors,
+        captured_at=submission.captured_at,
+        started_at=submission.started_at,
+        fix_time=submission.position.fix_time if submission.position else None,
+    )
     if submission.started_at and submission.started_at > submission.captured_at:
         errors.setdefault("started_at", []).append("Must not be after captured_at.")
     _check_positions(submission.position, errors)
@@ -272,8 +282,13 @@ def _position_columns(position: DevicePosition | None) -> dict[str, Any]:
         "reported_lon": position.lon,
         "reported_lat": position.lat,
         "accuracy_m": position.accuracy_m,
-        "fix_time": position.fix_time,
+        "fix_time": _utc(position.fix_time),
     }
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # Stored and answered in UTC, so a resent submission gets a byte-identical answer.
+    return value.astimezone(UTC) if value is not None else None
 
 
 def _attempt_json(attempt: PhoneAttempt) -> dict[str, Any]:
@@ -283,31 +298,6 @@ def _attempt_json(attempt: PhoneAttempt) -> dict[str, Any]:
         "answered_by": attempt.answered_by,
         "at": attempt.at.isoformat() if attempt.at else None,
     }
-
-
-def _flag_reused_photos(
-    session: Session, result: VisitResult, photos: Sequence[NamedPhoto]
-) -> list[Flag]:
-    """Flag photos also named as evidence for another visit: one shop front, two findings."""
-    if not photos:
-        return []
-    kinds = {p.sha256: p.kind for p in photos}
-    others = session.execute(
-        sa.select(ResultPhoto.photo_sha256, sa.func.min(VisitResult.visit_id))
-        .join(VisitResult, VisitResult.id == ResultPhoto.result_id)
-        .where(ResultPhoto.photo_sha256.in_(kinds), VisitResult.visit_id != result.visit_id)
-        .group_by(ResultPhoto.photo_sha256)
-    ).all()
-    flags = [
-        Flag(
-            result_id=result.id,
-            kind="photo_reused",
-            message=f"the {kinds[sha]} photo {sha[:12]}… was also submitted for visit {visit_id}",
-        )
-        for sha, visit_id in others
-    ]
-    session.add_all(flags)
-    return flags
 
 
 def _result_by_client_id(session: Session, courier_id: int, client_id: str) -> VisitResult | None:
@@ -334,7 +324,8 @@ def _replay(session: Session, result: VisitResult, body_hash: str) -> ResultRece
 def _receipt(session: Session, result: VisitResult, *, replayed: bool = False) -> ResultReceipt:
     photos = list(
         session.scalars(
-            sa.select(ResultPhoto).where(ResultPhoto.result_id == result.id)
+            sa.select(ResultPhoto)
+            .where(ResultPhoto.result_id == result.id)
             .order_by(ResultPhoto.id)
         )
     )
@@ -347,8 +338,9 @@ def _receipt(session: Session, result: VisitResult, *, replayed: bool = False) -
 # --- reading and amending a result --------------------------------------------------------
 
 
-def get_result_or_raise(session: Session, *, courier_user: User, submission_id: str
-                        ) -> ResultReceipt:
+def get_result_or_raise(
+    session: Session, *, courier_user: User, submission_id: str
+) -> ResultReceipt:
     """The courier's own result by its submission id, with what it still waits for."""
     courier = get_courier_for_user_or_raise(session, courier_user)
     result = _result_by_client_id(session, courier.id, submission_id)
@@ -358,8 +350,12 @@ def get_result_or_raise(session: Session, *, courier_user: User, submission_id: 
 
 
 def amend_result(
-    session: Session, *, courier_user: User, submission_id: str,
-    amendment: ResultAmendmentRequest, now: datetime | None = None,
+    session: Session,
+    *,
+    courier_user: User,
+    submission_id: str,
+    amendment: ResultAmendmentRequest,
+    now: datetime | None = None,
 ) -> ResultReceipt:
     """Apply an edit made against `amendment.base_version` of a result.
 
@@ -452,7 +448,10 @@ def _amended_values(amendment: ResultAmendmentRequest) -> dict[str, Any]:
 
 
 def report_discovery(
-    session: Session, *, courier_user: User, report: DiscoveryReport,
+    session: Session,
+    *,
+    courier_user: User,
+    report: DiscoveryReport,
     now: datetime | None = None,
 ) -> DiscoveryReceipt:
     """Record an operating business no list has, as a new business of origin `field`.
@@ -470,8 +469,12 @@ def report_discovery(
     errors: dict[str, list[str]] = {}
     if not normalize_text(report.name):
         errors.setdefault("name", []).append("Must not be blank.")
-    _check_times(now, errors, captured_at=report.captured_at,
-                 fix_time=report.position.fix_time if report.position else None)
+    _check_times(
+        now,
+        errors,
+        captured_at=report.captured_at,
+        fix_time=report.position.fix_time if report.position else None,
+    )
     _check_positions(report.position, errors)
     _check_photos(report.photos, errors)
     if errors:
@@ -500,7 +503,7 @@ def report_discovery(
         operator=report.operator,
         phone=report.phone,
         **columns,
-        captured_at=report.captured_at,
+        captured_at=report.captured_at.astimezone(UTC),
         received_at=now,
         notes=report.notes,
         evidence_pending=True,
@@ -515,8 +518,12 @@ def report_discovery(
             raise
         return _replay_discovery(session, stored, body_hash)
     photos = [
-        DiscoveryPhoto(discovery_id=discovery.id, kind=p.kind, photo_sha256=p.sha256,
-                       photo_id=found[p.sha256].id if found[p.sha256] else None)
+        DiscoveryPhoto(
+            discovery_id=discovery.id,
+            kind=p.kind,
+            photo_sha256=p.sha256,
+            photo_id=found[p.sha256].id if found[p.sha256] else None,
+        )
         for p in report.photos
     ]
     session.add_all(photos)
@@ -541,8 +548,7 @@ def _town_of(address: str | None) -> str | None:
     return (parsed.town or parsed.zone) if parsed else None
 
 
-def _discovery_by_client_id(session: Session, courier_id: int, client_id: str
-                            ) -> Discovery | None:
+def _discovery_by_client_id(session: Session, courier_id: int, client_id: str) -> Discovery | None:
     return session.scalar(
         sa.select(Discovery).where(
             Discovery.courier_id == courier_id, Discovery.client_id == client_id
@@ -550,8 +556,7 @@ def _discovery_by_client_id(session: Session, courier_id: int, client_id: str
     )
 
 
-def _replay_discovery(session: Session, discovery: Discovery, body_hash: str
-                      ) -> DiscoveryReceipt:
+def _replay_discovery(session: Session, discovery: Discovery, body_hash: str) -> DiscoveryReceipt:
     if discovery.body_hash != body_hash:
         raise IdReusedError(
             f"discovery {discovery.client_id} was already stored with a different content; "
@@ -560,7 +565,8 @@ def _replay_discovery(session: Session, discovery: Discovery, body_hash: str
         )
     photos = list(
         session.scalars(
-            sa.select(DiscoveryPhoto).where(DiscoveryPhoto.discovery_id == discovery.id)
+            sa.select(DiscoveryPhoto)
+            .where(DiscoveryPhoto.discovery_id == discovery.id)
             .order_by(DiscoveryPhoto.id)
         )
     )
@@ -598,8 +604,6 @@ def list_results_for_review(
     ):
         photos[photo.result_id].append(photo)
     flags: dict[int, list[Flag]] = {i: [] for i in ids}
-    for flag in session.scalars(
-        sa.select(Flag).where(Flag.result_id.in_(ids)).order_by(Flag.id)
-    ):
+    for flag in session.scalars(sa.select(Flag).where(Flag.result_id.in_(ids)).order_by(Flag.id)):
         flags[flag.result_id].append(flag)
     return [ResultReceipt(r, photos[r.id], flags[r.id]) for r in results], more

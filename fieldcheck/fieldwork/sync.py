@@ -33,12 +33,11 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from fieldcheck.auth.models import User
 from fieldcheck.db import utcnow
-from fieldcheck.dispatch.models import Campaign, Visit
-from fieldcheck.fieldwork.access import get_courier_for_user_or_raise
+from fieldcheck.dispatch.models import Visit
+from fieldcheck.fieldwork.access import not_a_courier
 from fieldcheck.fieldwork.models import SyncEntry, SyncHead
 from fieldcheck.fieldwork.rules import required_photo_kinds
-from fieldcheck.geo.crs import from_wgs84
-from fieldcheck.registry.models import Business, SourceRecord
+from fieldcheck.geo.crs import wgs84_to_gcj02
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +124,12 @@ def _number_pending_changes(session: Session) -> None:
         shown = []
         withdrawn = []
         for offset, (visit_id, is_withdrawal) in enumerate(changes):
-            row = {"courier_id": courier_id, "visit_id": visit_id, "seq": first + offset,
-                   "changed_at": now}
+            row = {
+                "courier_id": courier_id,
+                "visit_id": visit_id,
+                "seq": first + offset,
+                "changed_at": now,
+            }
             (withdrawn if is_withdrawal else shown).append(row)
         _upsert_shown(session, shown)
         _mark_withdrawn(session, withdrawn)
@@ -170,8 +173,12 @@ def _mark_withdrawn(session: Session, rows: list[dict[str, Any]]) -> None:
         )
         .values(withdrawn=True, seq=sa.bindparam("b_seq"), changed_at=sa.bindparam("b_at")),
         [
-            {"b_courier_id": r["courier_id"], "b_visit_id": r["visit_id"], "b_seq": r["seq"],
-             "b_at": r["changed_at"]}
+            {
+                "b_courier_id": r["courier_id"],
+                "b_visit_id": r["visit_id"],
+                "b_seq": r["seq"],
+                "b_at": r["changed_at"],
+            }
             for r in rows
         ],
     )
@@ -259,68 +266,76 @@ def pull_changes(
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
-    courier = get_courier_for_user_or_raise(session, courier_user)
+    # Two statements per page, written out and bound rather than built per call: when a
+    # whole team syncs at 8 a.m., building the query cost more than running it.
+    found = session.execute(_COURIER_HEAD, {"user_id": courier_user.id}).first()
+    if found is None or courier_user.role != "courier":
+        raise not_a_courier(courier_user)
+    courier_id, head = found
     reset = False
-    if after:
-        head = session.scalar(sa.select(SyncHead.seq).where(SyncHead.courier_id == courier.id))
-        if head is None or after > head:
-            log.warning("sync cursor %s of courier %s is beyond its feed; starting over",
-                        after, courier.id)
-            after, reset = None, True
-    query = (
-        sa.select(
-            SyncEntry.visit_id,
-            SyncEntry.seq,
-            SyncEntry.withdrawn,
-            Visit.courier_id,
-            Visit.campaign_id,
-            Visit.state,
-            Visit.kind,
-            Visit.planned_day,
-            Visit.route_order,
-            Visit.coarse_location,
-            Business.id.label("business_id"),
-            Business.origin,
-            Business.name,
-            Business.address,
-            Business.town,
-            Business.uscc,
-            Business.location_precision,
-            sa.func.ST_X(Business.location).label("lon"),
-            sa.func.ST_Y(Business.location).label("lat"),
+    if after and (head is None or after > head):
+        log.warning(
+            "sync cursor %s of courier %s is beyond its feed; starting over", after, courier_id
         )
-        .join(Visit, Visit.id == SyncEntry.visit_id)
-        .join(Business, Business.id == Visit.business_id)
-        .where(SyncEntry.courier_id == courier.id, SyncEntry.seq > (after or 0))
-        .order_by(SyncEntry.seq)
-        .limit(limit + 1)
-    )
-    if not after:
-        query = query.where(sa.not_(SyncEntry.withdrawn))
-    rows = session.execute(query).all()
+        after, reset = None, True
+    rows = session.execute(
+        _PAGE,
+        {"courier_id": courier_id, "after": after or 0, "first": not after, "limit": limit + 1},
+    ).all()
     has_more = len(rows) > limit
     rows = rows[:limit]
     if not rows:
         return SyncPage([], after or 0, False, reset)
-
-    # Whatever an entry says, a visit that is not this courier's now is shown as withdrawn:
-    # a code path that forgot record_visit_change must not leak someone else's visit.
-    live = [r for r in rows if not r.withdrawn and r.courier_id == courier.id
-            and r.state in SHOWN_STATES]
-    records = _registered_records(session, {r.business_id for r in live})
-    rules = _campaign_rules(session, {r.campaign_id for r in live})
-    live_ids = {r.visit_id for r in live}
     items = [
-        _item(r, records.get(r.business_id, []), rules.get(r.campaign_id))
-        if r.visit_id in live_ids
-        else FeedItem(r.visit_id, True, None)
-        for r in rows
+        _item(row)
+        # Whatever an entry says, a visit that is not this courier's now goes out as
+        # withdrawn: a code path that forgot record_visit_change must not leak it.
+        if not row.withdrawn and row.courier_id == courier_id and row.state in SHOWN_STATES
+        else FeedItem(row.visit_id, True, None)
+        for row in rows
     ]
     return SyncPage(items, rows[-1].seq, has_more, reset)
 
 
-def _item(row: Any, records: list[RegisteredRecord], rules: dict[str, Any] | None) -> FeedItem:
-    gcj = from_wgs84(row.lon, row.lat, "gcj02") if row.lon is not None else (None, None)
+_COURIER_HEAD = sa.text("""
+    SELECT c.id, h.seq
+    FROM couriers c LEFT JOIN sync_heads h ON h.courier_id = c.id
+    WHERE c.user_id = :user_id
+""")
+
+# One page of a feed with what the phone needs of each visit. The business's current
+# records in the bureaus' lists come as JSON built by the database, and the operator's ID
+# number is deliberately not among their fields.
+_PAGE = sa.text("""
+    SELECT e.visit_id, e.seq, e.withdrawn,
+           v.courier_id, v.campaign_id, v.state, v.kind, v.planned_day, v.route_order,
+           v.coarse_location, c.rules,
+           b.id AS business_id, b.origin, b.name, b.address, b.town, b.uscc,
+           b.location_precision, ST_X(b.location) AS lon, ST_Y(b.location) AS lat,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                       'bureau', r.bureau, 'name', r.name, 'uscc', r.uscc, 'tin', r.tin,
+                       'reg_no', r.reg_no, 'address', r.address,
+                       'operator', r.raw ->> 'legal_rep_name', 'phones', r.fields -> 'phones',
+                       'status', r.reg_status, 'status_raw', r.raw ->> 'reg_status_raw',
+                       'established_on', r.fields ->> 'established_on')
+                       ORDER BY r.bureau DESC, r.id), '[]'::jsonb)
+            FROM source_records r
+            WHERE r.business_id = b.id AND r.is_current) AS registered
+    FROM sync_entries e
+    JOIN visits v ON v.id = e.visit_id
+    JOIN campaigns c ON c.id = v.campaign_id
+    JOIN businesses b ON b.id = v.business_id
+    WHERE e.courier_id = :courier_id AND e.seq > :after
+      -- a new phone needs no tombstones of visits it never had
+      AND NOT (:first AND e.withdrawn)
+    ORDER BY e.seq
+    LIMIT :limit
+""")
+
+
+def _item(row: Any) -> FeedItem:
+    # Stored points are WGS-84 already; the GCJ-02 copy is for the Chinese map SDKs.
+    gcj = wgs84_to_gcj02(row.lon, row.lat) if row.lon is not None else (None, None)
     business = BusinessSnapshot(
         id=row.business_id,
         origin=row.origin,
@@ -333,7 +348,7 @@ def _item(row: Any, records: list[RegisteredRecord], rules: dict[str, Any] | Non
         gcj02_lon=_round(gcj[0]),
         gcj02_lat=_round(gcj[1]),
         location_precision=row.location_precision,
-        registered=records,
+        registered=[_record(r) for r in row.registered],
     )
     visit = VisitSnapshot(
         id=row.visit_id,
@@ -343,7 +358,7 @@ def _item(row: Any, records: list[RegisteredRecord], rules: dict[str, Any] | Non
         planned_day=row.planned_day,
         route_order=row.route_order,
         coarse_location=row.coarse_location,
-        required_photo_kinds=required_photo_kinds(rules, row.kind),
+        required_photo_kinds=required_photo_kinds(row.rules, row.kind),
         business=business,
     )
     return FeedItem(row.visit_id, False, visit)
@@ -354,55 +369,18 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 7)
 
 
-def _registered_records(
-    session: Session, business_ids: set[int]
-) -> dict[int, list[RegisteredRecord]]:
-    if not business_ids:
-        return {}
-    raw, fields = SourceRecord.raw, SourceRecord.fields
-    rows = session.execute(
-        sa.select(
-            SourceRecord.business_id,
-            SourceRecord.bureau,
-            SourceRecord.name,
-            SourceRecord.uscc,
-            SourceRecord.tin,
-            SourceRecord.reg_no,
-            SourceRecord.address,
-            SourceRecord.reg_status,
-            raw["legal_rep_name"].astext.label("operator"),
-            raw["reg_status_raw"].astext.label("status_raw"),
-            fields["phones"].label("phones"),
-            fields["established_on"].astext.label("established_on"),
-        )
-        .where(SourceRecord.business_id.in_(business_ids), SourceRecord.is_current)
-        .order_by(SourceRecord.business_id, SourceRecord.bureau.desc(), SourceRecord.id)
+def _record(values: dict[str, Any]) -> RegisteredRecord:
+    phones = values.get("phones")
+    return RegisteredRecord(
+        bureau=values["bureau"],
+        name=values["name"],
+        uscc=values.get("uscc"),
+        tin=values.get("tin"),
+        reg_no=values.get("reg_no"),
+        address=values.get("address"),
+        operator=values.get("operator"),
+        phones=[str(p) for p in phones] if isinstance(phones, list) else [],
+        status=values.get("status"),
+        status_raw=values.get("status_raw"),
+        established_on=values.get("established_on"),
     )
-    records: dict[int, list[RegisteredRecord]] = defaultdict(list)
-    for row in rows:
-        phones = row.phones if isinstance(row.phones, list) else []
-        records[row.business_id].append(
-            RegisteredRecord(
-                bureau=row.bureau,
-                name=row.name,
-                uscc=row.uscc,
-                tin=row.tin,
-                reg_no=row.reg_no,
-                address=row.address,
-                operator=row.operator,
-                phones=[str(p) for p in phones],
-                status=row.reg_status,
-                status_raw=row.status_raw,
-                established_on=row.established_on,
-            )
-        )
-    return records
-
-
-def _campaign_rules(session: Session, campaign_ids: set[int]) -> dict[int, dict[str, Any]]:
-    if not campaign_ids:
-        return {}
-    rows = session.execute(
-        sa.select(Campaign.id, Campaign.rules).where(Campaign.id.in_(campaign_ids))
-    )
-    return {row.id: row.rules or {} for row in rows}

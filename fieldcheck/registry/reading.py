@@ -406,7 +406,10 @@ def _iter_csv_rows(path: Path, name: str, encoding: str, delimiter: str) -> Iter
             for cells in reader:
                 # Counting records, not lines: Excel shows a cell with a line break as one row.
                 row_number += 1
-                yield RawRow(row_number, [None if _is_blank(cell) else cell for cell in cells])
+                # _is_blank inlined: this runs for every cell of the file.
+                yield RawRow(
+                    row_number, [cell if cell and not cell.isspace() else None for cell in cells]
+                )
         except UnicodeDecodeError:
             # Text is decoded a block ahead of the csv reader, so the place is only "after".
             raise InputFileError(
@@ -474,7 +477,17 @@ def _iter_workbook_rows(path: Path, name: str, sheet: str | None) -> Iterator[Ra
             # lists) but at its first used column: pad so that positions are Excel's.
             blank_columns: list[str | None] = [None] * (worksheet.start or (0, 0))[1]
             for index, cells in enumerate(worksheet.iter_rows()):
-                yield RawRow(index + 1, blank_columns + [cell_text(cell) for cell in cells])
+                # Most cells are text: cell_text's test for them is inlined.
+                yield RawRow(
+                    index + 1,
+                    blank_columns
+                    + [
+                        (cell if cell and not cell.isspace() else None)
+                        if cell.__class__ is str
+                        else cell_text(cell)
+                        for cell in cells
+                    ],
+                )
         except PasswordError:
             raise _password_error(name) from None
         except CalamineError as exc:
@@ -785,9 +798,15 @@ def iter_records(table: Iterable[RawRow], header_map: HeaderMap) -> Iterator[Rec
     """
     width = len(header_map.headers)
     columns = header_map.columns
+    names = tuple(columns)
+    indexes = tuple(columns.values())
+    needed = max(indexes, default=-1) + 1
     for row in table:
         values = row.values
-        filled = _last_filled(values)
+        count = len(values)
+        last = values[-1] if count else None
+        # A row whose last cell is filled needs no search for its end.
+        filled = count if last and not last.isspace() else _last_filled(values)
         if filled == 0:
             continue
         if filled > width:
@@ -806,18 +825,21 @@ def iter_records(table: Iterable[RawRow], header_map: HeaderMap) -> Iterator[Rec
                 "error",
             )
             continue
-        short = [f for f, i in columns.items() if i >= len(values)]
-        if short:
+        if count < needed:
+            short = [f for f, i in columns.items() if i >= count]
             yield RowIssue(
                 row.row_number,
                 None,
                 None,
-                f"row {row.row_number} has {len(values)} cells but the header has {width}"
+                f"row {row.row_number} has {count} cells but the header has {width}"
                 f" columns; the missing cells ({', '.join(short)}) are read as empty",
                 "warning",
             )
-        record: dict[str, str | None] = {}
-        for canonical, index in columns.items():
-            cell = values[index] if index < len(values) else None
-            record[canonical] = (cell.strip() or None) if cell is not None else None
+            cells = [values[i] if i < count else None for i in indexes]
+        else:
+            cells = [values[i] for i in indexes]
+        # Stripped text, None for a missing or blank cell.
+        record = {
+            name: (cell and cell.strip()) or None for name, cell in zip(names, cells, strict=True)
+        }
         yield Record(row.row_number, record)

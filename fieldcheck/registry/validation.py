@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from fieldcheck.registry import codes
@@ -52,8 +58,12 @@ REG_STATUSES = (
 # The economic development zone is not a township, but the postal gazetteer files its
 # addresses under it as if it were one; its tax office is the 经济税务所.
 DEVELOPMENT_ZONE = "经济开发区"
+# Township by its two-character short form (江南 -> 江南街道); no two share one.
+_TOWN_BY_SHORT = {town[:2]: town for town in TOWNS}
 
 
+# Tax offices and status words are a few dozen texts repeated over every row of a list.
+@lru_cache(maxsize=1024)
 def town_of_tax_office(office: str | None) -> str | None:
     """The township a tax office serves (永康市税务局西溪税务所 -> 西溪镇), when it names one."""
     if not office:
@@ -72,9 +82,12 @@ def town_of_name(name: str) -> str | None:
     rest = name
     for prefix in ("浙江省", "金华市", "永康市"):
         rest = rest.removeprefix(prefix)
-    return next((town for town in TOWNS if rest.startswith(town[:2])), None)
+    # Each township's two-character short form is distinct, so this is the first town whose
+    # short form starts the rest.
+    return _TOWN_BY_SHORT.get(rest[:2])
 
 
+@lru_cache(maxsize=1024)
 def map_status(raw: str | None) -> str | None:
     if not raw:
         return None
@@ -109,6 +122,20 @@ def _code_issue(row: int, column: str, check: codes.CodeCheck, consequence: str)
     return RowIssue(row, column, check.value, f"{check.reason}; {consequence}", "warning")
 
 
+# The identifier columns a row may have, each with its check.
+_CODE_COLUMNS = (
+    ("uscc", codes.check_uscc),
+    ("uscc_or_reg_no", codes.check_business_code),
+    ("reg_no", codes.check_reg_no),
+)
+_UNLINKABLE = "imported; linked by name and address instead"
+_NO_DOOR = (
+    "no road and door number found in the address; it will be located to its township at best"
+)
+# One encoder for every row: json.dumps would build a new one per call.
+_RAW_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def validate_row(
     record: Record, bureau: str, labels: dict[str, str]
 ) -> tuple[SourceRow | None, list[RowIssue]]:
@@ -118,73 +145,62 @@ def validate_row(
     """
     values = record.values
     row = record.row_number
+    get = values.get
     issues: list[RowIssue] = []
     fields: dict[str, Any] = {}
-
-    def label(canonical: str) -> str:
-        return labels.get(canonical, canonical)
 
     uscc: str | None = None
     reg_no: str | None = None
     tin: str | None = None
-    for column in ("uscc", "uscc_or_reg_no", "reg_no"):
-        raw = values.get(column)
+    for column, check_code in _CODE_COLUMNS:
+        raw = get(column)
         if not raw:
             continue
-        check = (
-            codes.check_reg_no(raw)
-            if column == "reg_no"
-            else codes.check_business_code(raw)
-            if column == "uscc_or_reg_no"
-            else codes.check_uscc(raw)
-        )
-        fields[f"{column}_check"] = check.status
-        if check.status == "invalid":
-            issues.append(
-                _code_issue(
-                    row, label(column), check, "imported; linked by name and address instead"
-                )
-            )
+        check = check_code(raw)
+        status = check.status
+        fields[column + "_check"] = status
+        if status == "invalid":
+            issues.append(_code_issue(row, labels.get(column, column), check, _UNLINKABLE))
             continue
-        if check.status == "warning":
-            issues.append(_code_issue(row, label(column), check, "imported as it is"))
+        if status == "warning":
+            issues.append(_code_issue(row, labels.get(column, column), check, "imported as it is"))
         if check.kind == "uscc":
             uscc = uscc or check.value
         else:
             reg_no = reg_no or check.value
     org_code: str | None = None
-    raw_tin = values.get("tin")
+    raw_tin = get("tin")
     if raw_tin:
         check = codes.check_tin(raw_tin)
         tin = check.value
         fields["tin_kind"] = check.kind
         fields["tin_check"] = check.status
         if check.status == "invalid":
-            issues.append(
-                _code_issue(
-                    row, label("tin"), check, "imported; linked by name and address instead"
-                )
-            )
+            issues.append(_code_issue(row, labels.get("tin", "tin"), check, _UNLINKABLE))
         elif check.kind == "uscc":
             uscc = uscc or check.value
         elif check.kind == "region_plus_orgcode":
             org_code = check.value[6:]
     if uscc:
         org_code = uscc[8:17]
-    raw_id = values.get("legal_rep_id_no")
+    raw_id = get("legal_rep_id_no")
     if raw_id:
         check = codes.check_resident_id(raw_id)
         if check.status == "invalid":
-            issues.append(_code_issue(row, label("legal_rep_id_no"), check, "kept as it is"))
+            issues.append(
+                _code_issue(
+                    row, labels.get("legal_rep_id_no", "legal_rep_id_no"), check, "kept as it is"
+                )
+            )
 
-    name = normalize_text(values.get("name") or "")
-    if not name and values.get("legal_rep_name"):
+    name = normalize_text(get("name") or "")
+    if not name and get("legal_rep_name"):
         # Individual businesses are often listed under the operator's own name.
         name = normalize_text(values["legal_rep_name"])
         issues.append(
             RowIssue(
                 row,
-                label("name"),
+                labels.get("name", "name"),
                 None,
                 "name is empty; the operator's name is used instead",
                 "warning",
@@ -194,20 +210,20 @@ def validate_row(
         issues.append(
             RowIssue(
                 row,
-                label("name"),
+                labels.get("name", "name"),
                 None,
                 "name is empty and there is no operator name; row not imported",
             )
         )
         return None, issues
 
-    address_text = values.get("op_address") or values.get("reg_address")
+    address_text = get("op_address") or get("reg_address")
     address = normalize_address(address_text) if address_text else None
     if address is None:
         issues.append(
             RowIssue(
                 row,
-                label("op_address"),
+                labels.get("op_address", "op_address"),
                 None,
                 "no address; imported but cannot be located",
                 "warning",
@@ -215,34 +231,33 @@ def validate_row(
         )
     elif address.road is None or address.number is None:
         issues.append(
-            RowIssue(
-                row,
-                label("op_address"),
-                address_text,
-                "no road and door number found in the address; it will be "
-                "located to its township at best",
-                "warning",
-            )
+            RowIssue(row, labels.get("op_address", "op_address"), address_text, _NO_DOOR, "warning")
         )
     for column in ("established_on", "approved_on"):
-        if values.get(column):
+        cell = get(column)
+        if cell:
             try:
-                day = parse_date(values[column])
+                day = parse_date(cell)
                 fields[column] = day.isoformat() if day else None
             except ValueError as exc:
                 issues.append(
                     RowIssue(
-                        row, label(column), values[column], f"{exc}; imported without it", "warning"
+                        row,
+                        labels.get(column, column),
+                        cell,
+                        f"{exc}; imported without it",
+                        "warning",
                     )
                 )
-    office_town = town_of_tax_office(values.get("tax_office"))
+    office_town = town_of_tax_office(get("tax_office"))
     if office_town:
         fields["office_town"] = office_town
     name_town = town_of_name(name)
     if name_town:
         fields["name_town"] = name_town
-    if values.get("phone"):
-        fields["phones"] = split_phones(values["phone"])
+    phone = get("phone")
+    if phone:
+        fields["phones"] = split_phones(phone)
     entity = codes.entity_kind_from_uscc(uscc) if uscc else None
     if entity:
         fields["entity_kind"] = entity
@@ -254,8 +269,15 @@ def validate_row(
         or "nk:"
         + hashlib.sha1(f"{name_key}|{address.key if address else ''}".encode()).hexdigest()[:24]
     )
-    raw_json = json.dumps(values, ensure_ascii=False, sort_keys=True)
-    status_raw = values.get("reg_status_raw")
+    raw_json = _RAW_JSON.encode(values)
+    if address is None:
+        text = key = town = road = number = None
+    else:
+        text = normalize_text(address_text)
+        key = address.key
+        town = address.town or address.zone
+        road = address.road
+        number = address.number
     return SourceRow(
         row_number=row,
         source_key=source_key,
@@ -268,10 +290,91 @@ def validate_row(
         org_code=org_code,
         name=name,
         name_key=name_key,
-        address=normalize_text(address_text) if address_text else None,
-        address_key=address.key if address else None,
-        town=(address.town or address.zone) if address else None,
-        road=address.road if address else None,
-        number=address.number if address else None,
-        reg_status=map_status(status_raw),
+        address=text,
+        address_key=key,
+        town=town,
+        road=road,
+        number=number,
+        reg_status=map_status(get("reg_status_raw")),
     ), issues
+
+
+Validated = tuple[SourceRow | None, list[RowIssue]]
+
+
+def _validate_chunk(
+    chunk: list[Record | RowIssue], bureau: str, labels: dict[str, str]
+) -> list[RowIssue | Validated]:
+    out: list[RowIssue | Validated] = []
+    for item in chunk:
+        if isinstance(item, RowIssue):
+            out.append(item)
+            continue
+        row, issues = validate_row(item, bureau, labels)
+        if row is not None:
+            # The caller holds the raw values already: they are not sent back.
+            row.raw = {}
+        out.append((row, issues))
+    return out
+
+
+def validate_rows(
+    records: Iterable[Record | RowIssue],
+    bureau: str,
+    labels: dict[str, str],
+    *,
+    workers: int = 0,
+    chunk_size: int = 1000,
+) -> Iterator[RowIssue | Validated]:
+    """validate_row over a stream of records, in order; RowIssue items pass through as they are.
+
+    With `workers` > 0, chunks of `chunk_size` rows are validated in that many worker
+    processes while this one goes on reading and loading. Output keeps the input order, and
+    at most two chunks per worker are in flight, so a million-row list is never held in
+    memory. Workers are spawned (not forked): the caller may hold database connections and
+    threads. A list no longer than one chunk is validated here, without starting a process.
+    """
+    items = iter(records)
+    first = list(islice(items, chunk_size))
+    if workers <= 0 or len(first) < chunk_size:
+        yield from _validate_chunk_here(first, bureau, labels)
+        for item in items:
+            if isinstance(item, RowIssue):
+                yield item
+            else:
+                yield validate_row(item, bureau, labels)
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque[tuple[list[Record | RowIssue], Future[list[RowIssue | Validated]]]]
+        pending = deque()
+        try:
+            chunk = first
+            while chunk:
+                pending.append((chunk, pool.submit(_validate_chunk, chunk, bureau, labels)))
+                if len(pending) >= 2 * workers:
+                    yield from _results(*pending.popleft())
+                chunk = list(islice(items, chunk_size))
+            while pending:
+                yield from _results(*pending.popleft())
+        finally:
+            # An abandoned import (the consumer stopped) does not wait for rows nobody reads.
+            for _, future in pending:
+                future.cancel()
+
+
+def _validate_chunk_here(
+    chunk: list[Record | RowIssue], bureau: str, labels: dict[str, str]
+) -> Iterator[RowIssue | Validated]:
+    for item in chunk:
+        yield item if isinstance(item, RowIssue) else validate_row(item, bureau, labels)
+
+
+def _results(
+    sent: list[Record | RowIssue], future: Future[list[RowIssue | Validated]]
+) -> Iterator[RowIssue | Validated]:
+    for item, result in zip(sent, future.result(), strict=True):
+        if isinstance(result, tuple) and result[0] is not None:
+            assert isinstance(item, Record)
+            result[0].raw = item.values
+        yield result

@@ -1,5 +1,5 @@
-"""Tables of review decisions on visit results and of findings (one verdict per business per
-campaign)."""
+"""Tables of review decisions on visit results, of the supervisors of each campaign, and of
+findings (one verdict per business per campaign)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,21 @@ VERDICTS = ("operating", "operating_changed", "relocated", "closed", "shell", "n
             "unresolved")
 
 
+class CampaignSupervisor(Base):
+    """A supervisor's assignment to a campaign: they see and decide only its results."""
+
+    __tablename__ = "campaign_supervisors"
+
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    added_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    added_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+
+
 class ReviewDecision(Base):
     """A supervisor's decision on a result. Never edited: a new decision supersedes the old,
     which stays visible with `superseded_by_id` set."""
@@ -38,8 +53,18 @@ class ReviewDecision(Base):
     reviewer_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
     # Decisions made in bulk (results without flags) say so.
     bulk: Mapped[bool] = mapped_column(default=False)
+    # An accept that settles a disagreement between independent visits in this result's favour.
+    decisive: Mapped[bool] = mapped_column(default=False)
+    # The version of the result decided on: an amendment made afterwards is visibly newer.
+    result_version: Mapped[int] = mapped_column(default=1)
+    # The re-check visit this decision ordered, if any.
+    recheck_visit_id: Mapped[int | None] = mapped_column(sa.ForeignKey("visits.id"))
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
-    superseded_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("review_decisions.id"))
+    # Deferred: the old decision is pointed at its successor just before the successor is
+    # inserted, since the index above allows only one current decision at any moment.
+    superseded_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("review_decisions.id", deferrable=True, initially="DEFERRED")
+    )
 
 
 class Finding(Base):
@@ -55,6 +80,8 @@ class Finding(Base):
     verdict: Mapped[str] = mapped_column(StrEnum("verdict", VERDICTS))
     # Why, in a sentence: "two independent visits found no such business".
     basis: Mapped[str] = mapped_column(sa.Text, default="")
+    # False while work under way may still change the verdict (a re-check, another attempt).
+    settled: Mapped[bool] = mapped_column(default=False)
     # Accepted results, photos and reviewers behind the verdict.
     result_ids: Mapped[list[int]] = mapped_column(JSONB, default=list)
     photo_ids: Mapped[list[int]] = mapped_column(JSONB, default=list)

@@ -91,6 +91,17 @@ def upgrade() -> None:
     op.create_index(op.f('ix_audit_events_action'), 'audit_events', ['action'], unique=False)
     op.create_index(op.f('ix_audit_events_actor_id'), 'audit_events', ['actor_id'], unique=False)
     op.create_index(op.f('ix_audit_events_at'), 'audit_events', ['at'], unique=False)
+    op.create_table('campaign_supervisors',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=False),
+    sa.Column('added_by_id', sa.Integer(), nullable=True),
+    sa.Column('added_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['added_by_id'], ['users.id'], name=op.f('fk_campaign_supervisors_added_by_id_users')),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_supervisors_campaign_id_campaigns'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_campaign_supervisors_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', 'campaign_id', name=op.f('pk_campaign_supervisors'))
+    )
+    op.create_index(op.f('ix_campaign_supervisors_campaign_id'), 'campaign_supervisors', ['campaign_id'], unique=False)
     op.create_geospatial_table('couriers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -127,6 +138,7 @@ def upgrade() -> None:
     sa.Column('business_id', sa.Integer(), nullable=False),
     sa.Column('verdict', sa.Enum('operating', 'operating_changed', 'relocated', 'closed', 'shell', 'not_found', 'unresolved', name='verdict', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('basis', sa.Text(), nullable=False),
+    sa.Column('settled', sa.Boolean(), nullable=False),
     sa.Column('result_ids', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('photo_ids', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('reviewer_ids', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
@@ -235,6 +247,33 @@ def upgrade() -> None:
     op.create_geospatial_index('idx_discoveries_position', 'discoveries', ['position'], unique=False, postgresql_using='gist', postgresql_ops={})
     op.create_index(op.f('ix_discoveries_business_id'), 'discoveries', ['business_id'], unique=False)
     op.create_index(op.f('ix_discoveries_courier_id'), 'discoveries', ['courier_id'], unique=False)
+    op.create_table('exports',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('bureau', sa.String(length=16), nullable=False),
+    sa.Column('format', sa.Enum('csv', 'xlsx', 'geojson', name='export_format', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('encoding', sa.String(length=16), nullable=True),
+    sa.Column('filters', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+    sa.Column('campaign_id', sa.Integer(), nullable=True),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('job_id', sa.Integer(), nullable=True),
+    sa.Column('state', sa.Enum('running', 'succeeded', 'failed', name='export_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('path', sa.Text(), nullable=True),
+    sa.Column('rows', sa.Integer(), nullable=True),
+    sa.Column('size_bytes', sa.BigInteger(), nullable=True),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('link_token_hash', sa.String(length=64), nullable=True),
+    sa.Column('links_expire_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['actor_id'], ['users.id'], name=op.f('fk_exports_actor_id_users')),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_exports_campaign_id_campaigns')),
+    sa.ForeignKeyConstraint(['job_id'], ['jobs.id'], name=op.f('fk_exports_job_id_jobs')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exports')),
+    sa.UniqueConstraint('link_token_hash', name=op.f('uq_exports_link_token_hash'))
+    )
+    op.create_index(op.f('ix_exports_actor_id'), 'exports', ['actor_id'], unique=False)
+    op.create_index(op.f('ix_exports_job_id'), 'exports', ['job_id'], unique=False)
     op.create_table('import_batches',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('kind', sa.Enum('tax', 'commerce', 'gazetteer', name='import_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
@@ -432,7 +471,9 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('measured', sa.Double(), nullable=True),
     sa.Column('threshold', sa.Double(), nullable=True),
+    sa.Column('unit', sa.String(length=16), nullable=True),
     sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('details', postgresql.JSONB(astext_type=sa.Text()), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['result_id'], ['visit_results.id'], name=op.f('fk_flags_result_id_visit_results'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_flags'))
@@ -475,11 +516,15 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('reviewer_id', sa.Integer(), nullable=True),
     sa.Column('bulk', sa.Boolean(), nullable=False),
+    sa.Column('decisive', sa.Boolean(), nullable=False),
+    sa.Column('result_version', sa.Integer(), nullable=False),
+    sa.Column('recheck_visit_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('superseded_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['recheck_visit_id'], ['visits.id'], name=op.f('fk_review_decisions_recheck_visit_id_visits')),
     sa.ForeignKeyConstraint(['result_id'], ['visit_results.id'], name=op.f('fk_review_decisions_result_id_visit_results')),
     sa.ForeignKeyConstraint(['reviewer_id'], ['users.id'], name=op.f('fk_review_decisions_reviewer_id_users')),
-    sa.ForeignKeyConstraint(['superseded_by_id'], ['review_decisions.id'], name=op.f('fk_review_decisions_superseded_by_id_review_decisions')),
+    sa.ForeignKeyConstraint(['superseded_by_id'], ['review_decisions.id'], name=op.f('fk_review_decisions_superseded_by_id_review_decisions'), initially='DEFERRED', deferrable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_review_decisions'))
     )
     op.create_index(op.f('ix_review_decisions_result_id'), 'review_decisions', ['result_id'], unique=False)
@@ -536,6 +581,9 @@ def downgrade() -> None:
     op.drop_table('photo_uploads')
     op.drop_index(op.f('ix_import_batches_sha256'), table_name='import_batches')
     op.drop_table('import_batches')
+    op.drop_index(op.f('ix_exports_job_id'), table_name='exports')
+    op.drop_index(op.f('ix_exports_actor_id'), table_name='exports')
+    op.drop_table('exports')
     op.drop_index(op.f('ix_discoveries_courier_id'), table_name='discoveries')
     op.drop_index(op.f('ix_discoveries_business_id'), table_name='discoveries')
     op.drop_geospatial_index('idx_discoveries_position', table_name='discoveries', postgresql_using='gist', column_name='position')
@@ -558,6 +606,8 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_couriers_territory_id'), table_name='couriers')
     op.drop_geospatial_index('idx_couriers_station', table_name='couriers', postgresql_using='gist', column_name='station')
     op.drop_geospatial_table('couriers')
+    op.drop_index(op.f('ix_campaign_supervisors_campaign_id'), table_name='campaign_supervisors')
+    op.drop_table('campaign_supervisors')
     op.drop_index(op.f('ix_audit_events_at'), table_name='audit_events')
     op.drop_index(op.f('ix_audit_events_actor_id'), table_name='audit_events')
     op.drop_index(op.f('ix_audit_events_action'), table_name='audit_events')

@@ -52,9 +52,20 @@ def photo_count(session):
 
 
 def test_upload_returns_the_facts_read_from_the_photo(client, headers):
-    data = jpeg(seed=1, size=(320, 240), lat=(28, 54, 36.0), lat_ref="S", lon=(120, 2, 24.0),
-                lon_ref="W", alt=85.5, taken="2026:11:28 10:15:30", offset="+08:00",
-                orientation=6, make="HUAWEI", model="P60")
+    data = jpeg(
+        seed=1,
+        size=(320, 240),
+        lat=(28, 54, 36.0),
+        lat_ref="S",
+        lon=(120, 2, 24.0),
+        lon_ref="W",
+        alt=85.5,
+        taken="2026:11:28 10:15:30",
+        offset="+08:00",
+        orientation=6,
+        make="HUAWEI",
+        model="P60",
+    )
 
     response = upload(client, headers, data)
 
@@ -119,7 +130,9 @@ def test_upload_without_exif_time_offset_keeps_only_the_camera_clock(client, hea
 
     exif = response.json["exif"]
     assert (exif["local_time"], exif["taken_at"], exif["time_offset"]) == (
-        "2026-11-28T10:15:30", None, None
+        "2026-11-28T10:15:30",
+        None,
+        None,
     )
 
 
@@ -142,8 +155,9 @@ def test_upload_of_a_truncated_jpeg_returns_422(client, session, headers):
 
 
 def test_upload_of_a_png_named_jpg_returns_422(client, headers):
-    response = upload(client, headers, png(), filename="photo.jpg",
-                      content_type="application/octet-stream")
+    response = upload(
+        client, headers, png(), filename="photo.jpg", content_type="application/octet-stream"
+    )
 
     assert response.status_code == 422
     assert response.json["reason"] == "type_mismatch"
@@ -151,8 +165,7 @@ def test_upload_of_a_png_named_jpg_returns_422(client, headers):
 
 
 def test_upload_of_a_20000_square_image_returns_422(client, headers):
-    response = upload(client, headers, huge_png(), filename="photo.png",
-                      content_type="image/png")
+    response = upload(client, headers, huge_png(), filename="photo.png", content_type="image/png")
 
     assert response.status_code == 422
     assert response.json["reason"] == "too_many_pixels"
@@ -168,8 +181,7 @@ def test_upload_over_the_size_limit_returns_422(client, headers, app):
     assert response.json["reason"] == "too_large"
 
 
-def test_upload_whose_bytes_do_not_match_the_announced_sha256_returns_422(client, session,
-                                                                          headers):
+def test_upload_whose_bytes_do_not_match_the_announced_sha256_returns_422(client, session, headers):
     data = jpeg()
 
     response = upload(client, headers, data[:-100], sha256=sha256(data))
@@ -183,12 +195,13 @@ def test_upload_cut_off_half_way_returns_422_and_stores_nothing(client, session,
     data = jpeg()
     boundary = "fieldcheck-boundary"
     body = (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
-        f"filename=\"photo.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
     ).encode() + data[: len(data) // 2]  # no closing boundary: the connection dropped
 
-    response = client.post(URL, data=body, headers=headers,
-                           content_type=f"multipart/form-data; boundary={boundary}")
+    response = client.post(
+        URL, data=body, headers=headers, content_type=f"multipart/form-data; boundary={boundary}"
+    )
 
     # The unfinished part is dropped by the form parser: the file is missing, not half kept.
     assert response.status_code == 422
@@ -213,8 +226,9 @@ def test_upload_of_a_heic_photo_is_accepted(client, headers):
     out = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 40, 40)).save(out, format="HEIF")
 
-    response = upload(client, headers, out.getvalue(), filename="IMG_0001.HEIC",
-                      content_type="image/heic")
+    response = upload(
+        client, headers, out.getvalue(), filename="IMG_0001.HEIC", content_type="image/heic"
+    )
 
     assert response.status_code == 201
     assert response.json["mime_type"] == "image/heic"
@@ -263,8 +277,11 @@ def test_official_cannot_read_photos(client, session, headers):
 def test_direct_upload_is_refused_when_photos_are_kept_locally(client, headers):
     data = jpeg()
 
-    response = client.post("/api/v1/courier/photo-uploads", headers=headers, json={
-        "sha256": sha256(data), "content_type": "image/jpeg", "size_bytes": len(data)})
+    response = client.post(
+        "/api/v1/courier/photo-uploads",
+        headers=headers,
+        json={"sha256": sha256(data), "content_type": "image/jpeg", "size_bytes": len(data)},
+    )
 
     assert response.status_code == 409
     assert response.json["code"] == "direct_upload_unavailable"

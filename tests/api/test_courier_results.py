@@ -12,7 +12,6 @@ from geoalchemy2.shape import to_shape
 from fieldcheck.dispatch.models import Visit
 from fieldcheck.fieldwork.models import VisitResult
 from fieldcheck.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
-from fieldcheck.quality.models import Flag
 from tests.builders import (
     auth,
     change_visit,
@@ -70,9 +69,19 @@ def test_submit_result_with_its_photos_is_done_and_the_visit_submitted(
     photos = [("storefront", jpeg()), ("doorplate", jpeg())]
     for _, data in photos:
         upload(client, headers, data)
-    body = result_body(visit.id, photos=photos, phone_attempts=[
-        {"number": "13800000000", "reached": True, "answered_by": "店主",
-         "at": "2026-11-28T10:12:00+08:00"}], notes="门口有招牌")
+    body = result_body(
+        visit.id,
+        photos=photos,
+        phone_attempts=[
+            {
+                "number": "13800000000",
+                "reached": True,
+                "answered_by": "店主",
+                "at": "2026-11-28T10:12:00+08:00",
+            }
+        ],
+        notes="门口有招牌",
+    )
 
     response = submit(client, headers, body)
 
@@ -80,6 +89,7 @@ def test_submit_result_with_its_photos_is_done_and_the_visit_submitted(
     answer = response.json
     assert answer.pop("id") == stored_results(session)[0].id
     assert answer.pop("received_at")
+    answer.pop("flags")  # the quality checks' findings, tested with them
     assert [p.pop("photo_id") is not None for p in answer["photos"]] == [True, True]
     assert answer == {
         "submission_id": body["submission_id"],
@@ -92,37 +102,45 @@ def test_submit_result_with_its_photos_is_done_and_the_visit_submitted(
         "late_reason": None,
         "evidence_pending": False,
         "position": {
-            "lon": 120.0425, "lat": 28.8908, "crs": "wgs84", "accuracy_m": 8.0,
+            "lon": 120.0425,
+            "lat": 28.8908,
+            "crs": "wgs84",
+            "accuracy_m": 8.0,
             "fix_time": "2026-11-28T02:14:00+00:00",
             "reported": {"lon": 120.0425, "lat": 28.8908, "crs": "wgs84"},
         },
         "started_at": "2026-11-28T02:10:00+00:00",
         "captured_at": "2026-11-28T02:16:00+00:00",
         "corrections": {},
-        "phone_attempts": [{"number": "13800000000", "reached": True, "answered_by": "店主",
-                            "at": "2026-11-28T10:12:00+08:00"}],
+        "phone_attempts": [
+            {
+                "number": "13800000000",
+                "reached": True,
+                "answered_by": "店主",
+                "at": "2026-11-28T10:12:00+08:00",
+            }
+        ],
         "notes": "门口有招牌",
         "photos": [
             {"kind": "storefront", "sha256": sha256(photos[0][1]), "received": True},
             {"kind": "doorplate", "sha256": sha256(photos[1][1]), "received": True},
         ],
-        "flags": [],
     }
     assert visit_state(session, visit) == "submitted"
 
 
 @pytest.mark.parametrize("crs, convert", [("gcj02", wgs84_to_gcj02), ("bd09", wgs84_to_bd09)])
-def test_submitted_position_is_converted_to_wgs84(client, session, headers, visit, crs,
-                                                  convert):
+def test_submitted_position_is_converted_to_wgs84(client, session, headers, visit, crs, convert):
     lon, lat = convert(120.0425, 28.8908)
-    body = result_body(visit.id, position={"lon": lon, "lat": lat, "crs": crs,
-                                           "accuracy_m": 5})
+    body = result_body(visit.id, position={"lon": lon, "lat": lat, "crs": crs, "accuracy_m": 5})
 
     answer = submit(client, headers, body).json
 
     point = to_shape(stored_results(session)[0].position)
-    assert (point.x, point.y) == (pytest.approx(120.0425, abs=1e-7),
-                                  pytest.approx(28.8908, abs=1e-7))
+    assert (point.x, point.y) == (
+        pytest.approx(120.0425, abs=1e-7),
+        pytest.approx(28.8908, abs=1e-7),
+    )
     assert answer["position"]["reported"] == {"lon": lon, "lat": lat, "crs": crs}
 
 
@@ -189,7 +207,7 @@ def test_result_for_a_reassigned_visit_is_stored_late_and_answered_409(
         "status": 409,
         "code": "late_result",
         "detail": "Result stored as late and shown to supervisors: the visit was reassigned "
-                  "to another courier before this result arrived.",
+        "to another courier before this result arrived.",
         "result_id": result.id,
         "submission_id": result.client_id,
         "visit_id": visit.id,
@@ -241,9 +259,7 @@ def test_visit_counts_done_only_when_its_last_photo_arrives(client, session, hea
 
     result = client.get(f"{URL}/{body['submission_id']}", headers=headers).json
     assert (halfway, visit_state(session, visit)) == ("assigned", "submitted")
-    assert (result["status"], [p["received"] for p in result["photos"]]) == (
-        "done", [True, True]
-    )
+    assert (result["status"], [p["received"] for p in result["photos"]]) == ("done", [True, True])
 
 
 def test_photo_arriving_after_the_visit_was_reassigned_makes_the_result_late(
@@ -272,7 +288,9 @@ def test_result_naming_another_couriers_photo_returns_422(client, session, heade
     assert stored_results(session) == []
 
 
-def test_photo_reused_for_another_visit_is_flagged(client, session, courier, headers, visit):
+def test_photo_reused_for_another_business_is_stored_and_flagged(
+    client, session, courier, headers, visit
+):
     photo = jpeg()
     upload(client, headers, photo)
     submit(client, headers, result_body(visit.id, photos=[("storefront", photo)]))
@@ -281,19 +299,15 @@ def test_photo_reused_for_another_visit_is_flagged(client, session, courier, hea
     answer = submit(client, headers, result_body(second.id, photos=[("storefront", photo)])).json
 
     assert answer["status"] == "done"
-    assert answer["flags"] == [{
-        "kind": "photo_reused",
-        "message": f"the storefront photo {sha256(photo)[:12]}… was also submitted for visit "
-                   f"{visit.id}",
-    }]
-    assert session.scalar(sa.select(sa.func.count()).select_from(Flag)) == 1
+    assert "photo_duplicate" in [flag["kind"] for flag in answer["flags"]]
 
 
 def test_same_photo_named_twice_in_a_result_returns_422(client, headers, visit):
     photo = jpeg()
 
-    response = submit(client, headers, result_body(
-        visit.id, photos=[("storefront", photo), ("interior", photo)]))
+    response = submit(
+        client, headers, result_body(visit.id, photos=[("storefront", photo), ("interior", photo)])
+    )
 
     assert response.status_code == 422
     assert "photos" in response.json["errors"]["json"]
@@ -302,27 +316,51 @@ def test_same_photo_named_twice_in_a_result_returns_422(client, headers, visit):
 @pytest.mark.parametrize(
     "change, errors",
     [
-        ({"outcome": "thriving"},
-         {"outcome": ["Must be one of: operating, operating_changed, relocated, closed, shell, "
-                      "not_found, refused, unreachable."]}),
-        ({"position": {"lat": 91, "lon": 120.0}},
-         {"position": {"lat": ["Must be greater than or equal to -90 and less than or equal "
-                               "to 90."]}}),
-        ({"position": {"lat": 28.9, "lon": 120.0, "accuracy_m": -5}},
-         {"position": {"accuracy_m": ["Must be greater than or equal to 0."]}}),
-        ({"position": {"lat": 28.9, "lon": 120.0, "crs": "utm"}},
-         {"position": {"crs": ["Must be one of: wgs84, gcj02, bd09."]}}),
-        ({"captured_at": "2026-11-28T10:16:00"},
-         {"captured_at": ["Not a valid aware datetime."]}),
+        (
+            {"outcome": "thriving"},
+            {
+                "outcome": [
+                    "Must be one of: operating, operating_changed, relocated, closed, shell, "
+                    "not_found, refused, unreachable."
+                ]
+            },
+        ),
+        (
+            {"position": {"lat": 91, "lon": 120.0}},
+            {
+                "position": {
+                    "lat": ["Must be greater than or equal to -90 and less than or equal to 90."]
+                }
+            },
+        ),
+        (
+            {"position": {"lat": 28.9, "lon": 120.0, "accuracy_m": -5}},
+            {"position": {"accuracy_m": ["Must be greater than or equal to 0."]}},
+        ),
+        (
+            {"position": {"lat": 28.9, "lon": 120.0, "crs": "utm"}},
+            {"position": {"crs": ["Must be one of: wgs84, gcj02, bd09."]}},
+        ),
+        ({"captured_at": "2026-11-28T10:16:00"}, {"captured_at": ["Not a valid aware datetime."]}),
         ({"visit_id": "12"}, {"visit_id": ["Not a valid integer."]}),
-        ({"submission_id": "x"},
-         {"submission_id": ["Must be 8 to 64 letters, digits or . _ : - (a UUID is ideal)."]}),
+        (
+            {"submission_id": "x"},
+            {"submission_id": ["Must be 8 to 64 letters, digits or . _ : - (a UUID is ideal)."]},
+        ),
     ],
-    ids=["unknown-outcome", "latitude-91", "accuracy-minus-5", "unknown-crs", "naive-time",
-         "visit-id-as-text", "short-submission-id"],
+    ids=[
+        "unknown-outcome",
+        "latitude-91",
+        "accuracy-minus-5",
+        "unknown-crs",
+        "naive-time",
+        "visit-id-as-text",
+        "short-submission-id",
+    ],
 )
-def test_malformed_result_returns_422_naming_the_field(client, session, headers, visit, change,
-                                                       errors):
+def test_malformed_result_returns_422_naming_the_field(
+    client, session, headers, visit, change, errors
+):
     response = submit(client, headers, {**result_body(visit.id), **change})
 
     assert response.status_code == 422
@@ -348,8 +386,11 @@ def test_not_found_without_its_reason_returns_422(client, headers, visit):
 
 
 def test_not_found_with_its_reason_is_stored(client, session, headers, visit):
-    response = submit(client, headers, result_body(
-        visit.id, outcome="not_found", not_found_reason="address_missing"))
+    response = submit(
+        client,
+        headers,
+        result_body(visit.id, outcome="not_found", not_found_reason="address_missing"),
+    )
 
     assert response.status_code == 201
     assert stored_results(session)[0].not_found_reason == "address_missing"
@@ -363,9 +404,15 @@ def test_operating_changed_without_corrections_returns_422(client, headers, visi
 
 
 def test_relocated_result_keeps_the_new_address(client, session, headers, visit):
-    response = submit(client, headers, result_body(
-        visit.id, outcome="relocated",
-        corrections={"relocated_to_address": "永康市江南街道园周村128号"}))
+    response = submit(
+        client,
+        headers,
+        result_body(
+            visit.id,
+            outcome="relocated",
+            corrections={"relocated_to_address": "永康市江南街道园周村128号"},
+        ),
+    )
 
     assert response.json["corrections"] == {"relocated_to_address": "永康市江南街道园周村128号"}
 
@@ -382,12 +429,21 @@ def test_amendment_changes_the_result_and_its_version(client, session, headers, 
     body = result_body(visit.id)
     submit(client, headers, body)
 
-    response = amend(client, headers, body["submission_id"], base_version=1,
-                     outcome="operating_changed", corrections={"phone": "13911112222"})
+    response = amend(
+        client,
+        headers,
+        body["submission_id"],
+        base_version=1,
+        outcome="operating_changed",
+        corrections={"phone": "13911112222"},
+    )
 
     assert response.status_code == 200
-    assert (response.json["version"], response.json["outcome"],
-            response.json["corrections"]) == (2, "operating_changed", {"phone": "13911112222"})
+    assert (response.json["version"], response.json["outcome"], response.json["corrections"]) == (
+        2,
+        "operating_changed",
+        {"phone": "13911112222"},
+    )
 
 
 def test_amendment_made_on_an_older_version_returns_409_and_changes_nothing(
@@ -421,8 +477,7 @@ def test_amendment_of_a_result_of_another_courier_returns_404(client, session, h
     submit(client, headers, body)
     other = auth(courier_user(session, make_courier(session)))
 
-    assert amend(client, other, body["submission_id"], base_version=1,
-                 notes="x").status_code == 404
+    assert amend(client, other, body["submission_id"], base_version=1, notes="x").status_code == 404
 
 
 def test_amendment_that_changes_nothing_returns_422(client, headers, visit):
@@ -452,13 +507,13 @@ def test_supervisor_lists_late_results(client, session, courier, headers, visit,
     ]
 
 
-def test_supervisor_lists_results_waiting_for_photos(client, session, courier, headers, visit,
-                                                     supervisor):
+def test_supervisor_lists_results_waiting_for_photos(
+    client, session, courier, headers, visit, supervisor
+):
     submit(client, headers, result_body(make_visit(session, courier=courier).id))
     waiting = submit(client, headers, result_body(visit.id, photos=[("storefront", jpeg())]))
 
-    page = client.get("/api/v1/supervisor/results?evidence_pending=true",
-                      headers=supervisor).json
+    page = client.get("/api/v1/supervisor/results?evidence_pending=true", headers=supervisor).json
 
     assert [(r["id"], r["status"]) for r in page["items"]] == [
         (waiting.json["id"], "evidence_pending")

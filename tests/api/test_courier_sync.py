@@ -54,58 +54,67 @@ def test_first_sync_returns_each_visit_with_what_the_app_needs_offline(
     client, session, courier, headers
 ):
     campaign = make_campaign(session, rules={"required_photos": ["storefront", "licence"]})
-    business = make_business(session, name="永康市古山胜利五金经营部",
-                             uscc="92330784MA2E0TEST1", lon=120.0425, lat=28.89083)
-    make_source_record(session, business, bureau="tax", operator="李四",
-                       phones=["13900000001"])
-    visit = make_visit(session, courier=courier, business=business, campaign=campaign,
-                       planned_day=3, route_order=7)
+    business = make_business(
+        session,
+        name="永康市古山胜利五金经营部",
+        uscc="92330784MA2E0TEST1",
+        lon=120.0425,
+        lat=28.89083,
+    )
+    make_source_record(session, business, bureau="tax", operator="李四", phones=["13900000001"])
+    visit = make_visit(
+        session, courier=courier, business=business, campaign=campaign, planned_day=3, route_order=7
+    )
 
     page = pull(client, headers)
 
     gcj_lon, gcj_lat = wgs84_to_gcj02(120.0425, 28.89083)
     assert page["has_more"] is False
     assert page["reset"] is False
-    assert page["items"] == [{
-        "visit_id": visit.id,
-        "change": "upsert",
-        "visit": {
-            "id": visit.id,
-            "campaign_id": campaign.id,
-            "state": "assigned",
-            "kind": "first",
-            "planned_day": 3,
-            "route_order": 7,
-            "coarse_location": False,
-            "required_photo_kinds": ["storefront", "licence"],
-            "business": {
-                "id": business.id,
-                "origin": "registry",
-                "name": "永康市古山胜利五金经营部",
-                "address": "浙江省金华市永康市古山镇胜利路8号",
-                "town": "古山镇",
-                "uscc": "92330784MA2E0TEST1",
-                "location": {
-                    "wgs84": {"lon": 120.0425, "lat": 28.89083},
-                    "gcj02": {"lon": round(gcj_lon, 7), "lat": round(gcj_lat, 7)},
-                    "precision": "address",
-                },
-                "registered": [{
-                    "bureau": "tax",
+    assert page["items"] == [
+        {
+            "visit_id": visit.id,
+            "change": "upsert",
+            "visit": {
+                "id": visit.id,
+                "campaign_id": campaign.id,
+                "state": "assigned",
+                "kind": "first",
+                "planned_day": 3,
+                "route_order": 7,
+                "coarse_location": False,
+                "required_photo_kinds": ["storefront", "licence"],
+                "business": {
+                    "id": business.id,
+                    "origin": "registry",
                     "name": "永康市古山胜利五金经营部",
-                    "uscc": "92330784MA2E0TEST1",
-                    "tin": None,
-                    "reg_no": None,
                     "address": "浙江省金华市永康市古山镇胜利路8号",
-                    "operator": "李四",
-                    "phones": ["13900000001"],
-                    "status": "active",
-                    "status_raw": "正常",
-                    "established_on": "2010-05-01",
-                }],
+                    "town": "古山镇",
+                    "uscc": "92330784MA2E0TEST1",
+                    "location": {
+                        "wgs84": {"lon": 120.0425, "lat": 28.89083},
+                        "gcj02": {"lon": round(gcj_lon, 7), "lat": round(gcj_lat, 7)},
+                        "precision": "address",
+                    },
+                    "registered": [
+                        {
+                            "bureau": "tax",
+                            "name": "永康市古山胜利五金经营部",
+                            "uscc": "92330784MA2E0TEST1",
+                            "tin": None,
+                            "reg_no": None,
+                            "address": "浙江省金华市永康市古山镇胜利路8号",
+                            "operator": "李四",
+                            "phones": ["13900000001"],
+                            "status": "active",
+                            "status_raw": "正常",
+                            "established_on": "2010-05-01",
+                        }
+                    ],
+                },
             },
-        },
-    }]
+        }
+    ]
 
 
 def test_sync_never_sends_the_operators_id_number(client, session, courier, headers):
@@ -174,9 +183,7 @@ def test_sync_with_a_cursor_returns_only_what_changed_since(client, session, cou
     change_visit(session, changed, route_order=9)
     page = pull(client, headers, cursor)
 
-    assert [(i["visit_id"], i["visit"]["route_order"]) for i in page["items"]] == [
-        (changed.id, 9)
-    ]
+    assert [(i["visit_id"], i["visit"]["route_order"]) for i in page["items"]] == [(changed.id, 9)]
 
 
 def test_sync_without_changes_returns_nothing_and_the_same_cursor(
@@ -201,7 +208,9 @@ def test_visit_changed_between_two_pages_is_sent_again_after_them(
     rest, _ = pull_all(client, headers, first["cursor"], limit=2)
 
     assert [(i["visit_id"], i["visit"]["route_order"]) for i in rest] == [
-        (visits[2].id, 2), (visits[0].id, 40), (visits[3].id, 30)
+        (visits[2].id, 2),
+        (visits[0].id, 40),
+        (visits[3].id, 30),
     ]
 
 
@@ -247,8 +256,7 @@ def test_first_sync_leaves_out_withdrawn_visits(client, session, courier, header
     assert [i["visit_id"] for i in items] == [kept.id]
 
 
-def test_visit_moved_without_being_recorded_is_still_not_shown(client, session, courier,
-                                                               headers):
+def test_visit_moved_without_being_recorded_is_still_not_shown(client, session, courier, headers):
     visit = make_visit(session, courier=courier)
     visit.courier_id = make_courier(session).id  # a code path that forgot the feed
     session.flush()

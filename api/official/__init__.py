@@ -1,0 +1,1 @@
+"""Endpoints of the bureaus' officials: their cleaned registry and its evidence."""

@@ -1,0 +1,1 @@
+"""Cleaned registries for the bureaus: actions, rows, files, exports, campaign report."""

@@ -10,6 +10,7 @@ measurement in a fresh child process so that its peak RSS is its own:
   (b) fieldcheck's CSV export (actions, masking, neutralised cells, links, SHA-256);
   (c) fieldcheck's XLSX export (xlsxwriter, constant memory).
 Usage: scripts/bench_export.py [COUNTY_DIR] [--rows N] [--skip-big | --skip-county] [--keep]
+       scripts/bench_export.py --reuse DATABASE_URL   (measure again on a kept database)
 """
 
 from __future__ import annotations
@@ -164,7 +165,7 @@ def fill_campaign(conn, truth: Path | None = None) -> None:  # type: ignore[no-u
                        'phone', '139' || lpad((vi.business_id % 100000000)::text, 8, '0'),
                        'operator', '李' || (vi.business_id % 100))
                    WHEN 'relocated' THEN jsonb_build_object(
-                       'relocated_to',
+                       'relocated_to_address',
                        '浙江省金华市永康市江南街道新址路' || (vi.business_id % 300) || '号')
                    ELSE '{}'::jsonb END,
                CASE WHEN v.verdict IN ('operating', 'operating_changed', 'relocated')
@@ -294,57 +295,80 @@ def main() -> None:
     parser.add_argument("--skip-big", action="store_true", help="only the county registry")
     parser.add_argument("--skip-county", action="store_true", help="only the generated one")
     parser.add_argument("--keep", action="store_true", help="keep the databases and files")
+    parser.add_argument("--reuse", metavar="URL", default=None,
+                        help="measure again on a database a --keep run left (no new ones)")
     args = parser.parse_args()
 
-    from scripts.county_db import ThrowawayDatabase, import_file
+    from scripts.county_db import ThrowawayDatabase
 
     WORK_DIR.mkdir(parents=True, exist_ok=True)
-    workloads = [] if args.skip_county else [(f"{args.county.name} tax", "county")]
-    if not args.skip_big:
+    workloads = [] if args.skip_county or args.reuse else [(f"{args.county.name} tax", "county")]
+    if not (args.skip_big or args.reuse):
         workloads.append((f"generated {args.rows:,}", "big"))
     print(f"{'registry':<20} {'rows':>9} {'method':<30} {'seconds':>8} {'× COPY':>7} "
           f"{'peak RSS':>9} {'file':>9}", flush=True)
     for label, kind in workloads:
         with ThrowawayDatabase(f"fcx_{uuid.uuid4().hex[:8]}", keep=args.keep) as db:
             started = time.perf_counter()
-            if kind == "county":
-                for what, name in (("gazetteer", "gazetteer.csv"), ("tax", "tax_registry.csv"),
-                                   ("commerce", "commerce_registry.xlsx")):
-                    import_file(db.engine, what, args.county / name)
-                with db.engine.begin() as conn:
-                    fill_campaign(conn, args.county / "truth.csv")
-                    official_id = add_official(conn)
-            else:
-                with db.engine.begin() as conn:
-                    fill_registry(conn, args.rows)
-                with db.engine.begin() as conn:
-                    fill_campaign(conn)
-                    official_id = add_official(conn)
-            with db.engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
-                    "VACUUM ANALYZE")
+            official_id = prepare(db, kind, args)
             print(f"  ({label}: database prepared in {time.perf_counter() - started:.0f} s)",
                   file=sys.stderr, flush=True)
             db.engine.dispose()
-            # One unrecorded run first, so that no measurement pays for a cold cache.
-            run_child("copy", db.url, WORK_DIR / f"{kind}.warm.csv", official_id)
-            (WORK_DIR / f"{kind}.warm.csv").unlink(missing_ok=True)
-            names = {"copy": "(a) COPY (same query) TO STDOUT",
-                     "csv": "(b) fieldcheck CSV",
-                     "xlsx": "(c) fieldcheck XLSX"}
-            base = rows = None
-            for method, ext in (("copy", "copy.csv"), ("csv", "csv"), ("xlsx", "xlsx")):
-                out = WORK_DIR / f"{kind}.{ext}"
-                result = run_child(method, db.url, out, official_id)
-                if not args.keep:
-                    out.unlink(missing_ok=True)
-                base = base or result["seconds"]
-                rows = rows or result.get("rows")
-                print(f"{label:<20} {int(rows or 0):>9,} {names[method]:<30} "
-                      f"{result['seconds']:8.2f} {result['seconds'] / base:7.2f} "
-                      f"{result['peak_rss_mb']:6.0f} MB {result['bytes'] / 1e6:6.0f} MB",
-                      flush=True)
+            measure(label, kind, db.url, official_id, keep=args.keep)
+    if args.reuse:
+        from fieldcheck.db import make_engine
 
+        engine = make_engine(args.reuse)
+        with engine.connect() as conn:
+            official_id = conn.exec_driver_sql(
+                "SELECT id FROM users WHERE username = 'bench-tax-official'").scalar_one()
+            rows = conn.exec_driver_sql(
+                "SELECT count(*) FROM source_records WHERE bureau = 'tax'").scalar_one()
+        engine.dispose()
+        measure(f"reused {rows:,}", "reused", args.reuse, official_id, keep=args.keep)
+
+
+def prepare(db, kind: str, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    """Fill a fresh database with a registry and its campaign; the official's id."""
+    from scripts.county_db import import_file
+
+    if kind == "county":
+        for what, name in (("gazetteer", "gazetteer.csv"), ("tax", "tax_registry.csv"),
+                           ("commerce", "commerce_registry.xlsx")):
+            import_file(db.engine, what, args.county / name)
+        with db.engine.begin() as conn:
+            fill_campaign(conn, args.county / "truth.csv")
+            official_id = add_official(conn)
+    else:
+        with db.engine.begin() as conn:
+            fill_registry(conn, args.rows)
+        with db.engine.begin() as conn:
+            fill_campaign(conn)
+            official_id = add_official(conn)
+    with db.engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+    return official_id
+
+
+def measure(label: str, kind: str, url: str, official_id: int, *, keep: bool) -> None:
+    """COPY, CSV and XLSX of the tax registry, each in a child process, printed as they end."""
+    # One unrecorded run first, so that no measurement pays for a cold cache.
+    run_child("copy", url, WORK_DIR / f"{kind}.warm.csv", official_id)
+    (WORK_DIR / f"{kind}.warm.csv").unlink(missing_ok=True)
+    names = {"copy": "(a) COPY (same query) TO STDOUT",
+             "csv": "(b) fieldcheck CSV",
+             "xlsx": "(c) fieldcheck XLSX"}
+    base = rows = None
+    for method, ext in (("copy", "copy.csv"), ("csv", "csv"), ("xlsx", "xlsx")):
+        out = WORK_DIR / f"{kind}.{ext}"
+        result = run_child(method, url, out, official_id)
+        if not keep:
+            out.unlink(missing_ok=True)
+        base = base or result["seconds"]
+        rows = rows or result.get("rows")
+        print(f"{label:<20} {int(rows or 0):>9,} {names[method]:<30} "
+              f"{result['seconds']:8.2f} {result['seconds'] / base:7.2f} "
+              f"{result['peak_rss_mb']:6.0f} MB {result['bytes'] / 1e6:6.0f} MB", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -206,7 +206,8 @@ def change_visit(session: Session, visit: Visit, **changes: Any) -> Visit:
 
 def make_accepted_result(session: Session, *, visit: Visit, outcome: str = "operating",
                          corrections: dict[str, Any] | None = None) -> Any:
-    """A submitted result of `visit`, as its courier sent it (the visit itself is unchanged)."""
+    """A result of `visit` as its courier sent it, for findings to rest on (no review decision
+    is recorded, and the visit itself is unchanged)."""
     from datetime import UTC, datetime
 
     from fieldcheck.fieldwork.models import VisitResult

@@ -76,9 +76,9 @@ def download_registry(args: dict[str, Any], bureau: str) -> Response:
     the bureau's own fields, the campaign's verdict, the recommended action, verified
     details, location, visit dates, courier, reviewer and a link to the evidence photos.
     Resident ID numbers are masked unless your account may see them. Registries larger than
-    20,000 rows (XLSX) or 200,000 rows (CSV) are refused with 409: ask for them with
-    `POST /official/registries/{bureau}/exports`. Every download is audited with the file's
-    SHA-256.
+    20,000 rows (XLSX), 100,000 (GeoJSON) or 200,000 (CSV) are refused with 409: ask for them
+    with `POST /official/registries/{bureau}/exports`. Every download is audited with the
+    file's SHA-256.
     """
     user = current_user()
     export_request = _request(args, bureau, args["action"], args["town"])
@@ -191,7 +191,7 @@ def download_export(job_id: int) -> Response:
     assert export.path is not None and export.sha256 is not None
     response = send_file(
         export.path,
-        mimetype=service.MEDIA_TYPES[export.format],
+        mimetype=service.media_type_of(export),
         as_attachment=True,
         download_name=export.filename,
         max_age=0,

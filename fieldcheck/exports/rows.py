@@ -201,7 +201,8 @@ def _query_text(bureau: str, filters: ExportFilters) -> str:
     # Verified address: where the business was found operating (the new one if it moved).
     verified_address = """CASE
              WHEN f.verdict = 'relocated'
-               THEN coalesce(f.corrections->>'relocated_to', f.corrections->>'address')
+               THEN coalesce(f.corrections->>'relocated_to_address',
+                             f.corrections->>'relocated_to', f.corrections->>'address')
              WHEN f.verdict IN ('operating', 'operating_changed')
                THEN coalesce(f.corrections->>'address', b.address)
            END"""

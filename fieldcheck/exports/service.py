@@ -523,6 +523,13 @@ def get_export_job_or_raise(session: Session, *, job_id: int, actor: User) -> Jo
     return job
 
 
+def media_type_of(export: Export) -> str:
+    """The media type of an export's file, with the charset of a CSV."""
+    if export.format == "csv":
+        return f"text/csv; charset={'gb18030' if export.encoding == 'gb18030' else 'utf-8'}"
+    return MEDIA_TYPES[export.format]
+
+
 def export_of_job(session: Session, job_id: int) -> Export | None:
     return session.scalar(sa.select(Export).where(Export.job_id == job_id))
 

@@ -26,8 +26,10 @@ from fieldcheck.exports.rows import Column, ExportRow
 # A cell starting with one of these is read as a formula by Excel, WPS or LibreOffice
 # (OWASP CSV injection); such text gets a leading apostrophe, which shows it as text.
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\n")
-# Excel's limits: rows per sheet (header included), hyperlinks per sheet.
+# Excel's limit of rows per sheet (header included).
 XLSX_MAX_ROWS = 1_048_576
+# Clickable links per workbook: Excel takes at most 65,530 per sheet, and xlsxwriter keeps
+# every link in memory until the end; further links are written as plain text.
 XLSX_MAX_URLS = 65_530
 _CHUNK = 1 << 16
 
@@ -159,7 +161,6 @@ class _Sheet:
     worksheet: Any
     name: str
     next_row: int = 1
-    urls: int = 0
     rows: int = 0
 
 
@@ -168,7 +169,8 @@ class XlsxWriter:
 
     Frozen header row, column widths and filters; identifiers and phone numbers are text
     cells (Excel never turns an 18-digit code into 9.1133E+17), dates are dates, and
-    coordinates numbers. A sheet holds at most `max_rows` rows, header included; more rows of
+    coordinates numbers. Evidence links are clickable for the first XLSX_MAX_URLS rows that
+    have one, plain text after. A sheet holds at most `max_rows` rows, header included; more rows of
     an action continue on a sheet named "<name> 续2", "续3", …. Sheets of actions without rows
     are hidden.
     """
@@ -216,6 +218,7 @@ class XlsxWriter:
         self._sheets: dict[str, _Sheet] = {}
         self._full: list[_Sheet] = []  # sheets that reached max_rows
         self._continued: dict[str, int] = {}
+        self._urls_left = XLSX_MAX_URLS
         for action in actions:
             name = sheet_name(bureau, action)
             self._sheets[action] = _Sheet(self._add_sheet(name), name)
@@ -265,9 +268,9 @@ class XlsxWriter:
                 except ValueError:  # not a day after all: keep the text
                     ws.write_string(r, c, neutralise(value))
             elif kind == "url":
-                if sheet.urls < XLSX_MAX_URLS:
-                    ws.write_url(r, c, value, self._link, "查看照片")
-                    sheet.urls += 1
+                if self._urls_left > 0:
+                    ws.write_url(r, c, value, self._link)
+                    self._urls_left -= 1
                 else:
                     ws.write_string(r, c, value)
         sheet.next_row = r + 1

@@ -98,6 +98,12 @@ def number_visit_changes(session: Session) -> None:
 
 
 @event.listens_for(Session, "before_commit")
+def _number_at_commit(session: Session) -> None:
+    # Releasing a savepoint fires this too; numbering waits for the real commit.
+    if session.get_nested_transaction() is None:
+        _number_pending_changes(session)
+
+
 def _number_pending_changes(session: Session) -> None:
     pending: dict[tuple[int, int], bool] | None = session.info.pop(_PENDING, None)
     if not pending:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from fieldcheck.audit.service import record_event
 from fieldcheck.dispatch.models import Visit
 from fieldcheck.errors import ConflictError, NotFoundError, ValidationError
+from fieldcheck.fieldwork.sync import record_visit_change
 from fieldcheck.registry.models import Business, SourceRecord
 
 __all__ = ["Business", "BusinessFilter", "BusinessView"]
@@ -111,7 +112,10 @@ def merge_businesses(
         .where(SourceRecord.business_id.in_(others))
         .values(business_id=keep, link_reason="manual_merge", link_score=1.0)
     ).rowcount
-    session.execute(sa.update(Visit).where(Visit.business_id.in_(others)).values(business_id=keep))
+    # Through the ORM, so that each moved visit reaches its courier's phone at the next sync.
+    for visit in session.scalars(sa.select(Visit).where(Visit.business_id.in_(others))):
+        visit.business_id = keep
+        record_visit_change(session, visit, previous_courier_id=visit.courier_id)
     kept = next(b for b in found if b.id == keep)
     if not kept.uscc and codes:
         kept.uscc = codes.pop()

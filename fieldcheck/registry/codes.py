@@ -71,6 +71,15 @@ class CodeCheck:
     status: Status
     reason: str | None = None
 
+    def __init__(self, value: str, kind: str, status: Status, reason: str | None = None) -> None:
+        # The generated frozen __init__ sets each field through object.__setattr__, which
+        # doubles the cost of a check; the fields go straight into the instance dict instead.
+        fields = self.__dict__
+        fields["value"] = value
+        fields["kind"] = kind
+        fields["status"] = status
+        fields["reason"] = reason
+
     @property
     def usable(self) -> bool:
         """True when the value can be kept (valid, or doubtful but legal-looking)."""

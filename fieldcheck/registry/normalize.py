@@ -158,10 +158,26 @@ class NormalizedAddress:
     detail: str | None = None
     key: str = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        text: str,
+        town: str | None = None,
+        zone: str | None = None,
+        road: str | None = None,
+        number: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        # Fields go straight into the instance dict: the generated frozen __init__ sets each
+        # through object.__setattr__, a cost paid for every address of a list.
+        fields = self.__dict__
+        fields["text"] = text
+        fields["town"] = town
+        fields["zone"] = zone
+        fields["road"] = road
+        fields["number"] = number
+        fields["detail"] = detail
         # Buildings are written many ways (3幢, 3栋, 三号楼): matching uses town, road and door.
-        key = f"{self.town or ''}|{self.road or ''}|{self.number or ''}"
-        object.__setattr__(self, "key", key)
+        fields["key"] = f"{town or ''}|{road or ''}|{number or ''}"
 
 
 def _take_town(rest: str, after_county: bool) -> tuple[str | None, str]:

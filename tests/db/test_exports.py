@@ -32,6 +32,7 @@ from tests.builders import (
     make_courier,
     make_discovery,
     make_finding,
+    make_photo,
     make_source_record,
     make_user,
     make_visit,
@@ -70,6 +71,7 @@ def county(session) -> County:
                                           else verdict)
             make_finding(session, campaign=campaign, business=b, verdict=verdict,
                          results=[result], reviewers=[reviewer], corrections=corrections,
+                         photos=[make_photo(session, uploader=reviewer)],
                          basis="两次独立走访结论一致" if verdict in ("shell", "not_found") else "")
         names[action] = b.name
         return b
@@ -219,6 +221,8 @@ def test_xlsx_opens_with_openpyxl_and_its_cells_equal_the_csvs(session, county):
                 for v in line]
 
     assert sorted(map(untokened, xlsx_lines)) == sorted(map(untokened, lines[1:]))
+    links = [c for ws in book.worksheets[1:] for c in ws["AJ"] if c.hyperlink]
+    assert len(links) == 9 and all(c.hyperlink.target == c.value for c in links)
 
 
 def test_xlsx_has_a_summary_frozen_headers_text_identifiers_and_dates(session, county):
@@ -340,3 +344,18 @@ def test_campaign_report_counts_and_draws_a_map(session, county):
     page = report.render_html(found)
     assert page.count("<svg") == 1 and "stroke-linecap" in page
     assert "http" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_a_relocated_business_is_shown_at_its_new_address(session):
+    campaign = make_campaign(session)
+    courier = make_courier(session)
+    moved = make_business(session, name="永康市搬走五金厂")
+    make_source_record(session, moved, bureau="tax")
+    visit = make_visit(session, courier=courier, business=moved, campaign=campaign,
+                       state="accepted")
+    new_address = "浙江省金华市永康市江南街道新址路8号"
+    make_finding(session, campaign=campaign, business=moved, verdict="relocated",
+                 results=[make_accepted_result(session, visit=visit, outcome="relocated")],
+                 corrections={"relocated_to_address": new_address})
+    (row,) = csv_rows(export_bytes(session))
+    assert (row["处理建议代码"], row["核实地址"]) == ("update_details", new_address)

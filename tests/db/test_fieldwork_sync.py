@@ -209,3 +209,19 @@ def test_concurrent_writers_and_a_paging_phone_end_up_agreeing(sessions, feed):
     assert errors == []
     assert regressions == []
     assert replica == truth
+
+
+def test_changes_are_numbered_at_the_commit_not_at_a_savepoint(sessions, feed):
+    with sessions() as session:
+        bump(session, feed.visit_ids[0])
+        with session.begin_nested():
+            pass
+        head_inside = session.scalar(
+            sa.select(SyncHead.seq).where(SyncHead.courier_id == feed.courier_id)
+        )
+        session.commit()
+        head_after = session.scalar(
+            sa.select(SyncHead.seq).where(SyncHead.courier_id == feed.courier_id)
+        )
+
+    assert head_after == head_inside + 1

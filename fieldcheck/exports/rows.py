@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from fieldcheck.exports.actions import (
+    ACTIONS,
     VERDICT_LABELS,
     Situation,
     action_label,
@@ -365,10 +366,7 @@ def iter_rows(
     tin_at = keys.index("tin") if "tin" in keys else None
     wanted = frozenset(filters.actions)
     other_note = OTHER_BUREAU_NOTE[bureau]
-    labels = {action: action_label(bureau, action) for action in
-              ("keep", "update_details", "abnormal_candidate", "deregistration_candidate",
-               "lift_abnormal", "unregistered_operation", "merge_duplicate",
-               "new_unregistered", "unresolved")}
+    labels = {action: action_label(bureau, action) for action in ACTIONS}
     reviewers_cache: dict[str | None, str | None] = {None: None}
     link = options.evidence_link
     gcj02 = options.gcj02

@@ -170,9 +170,9 @@ class XlsxWriter:
     Frozen header row, column widths and filters; identifiers and phone numbers are text
     cells (Excel never turns an 18-digit code into 9.1133E+17), dates are dates, and
     coordinates numbers. Evidence links are clickable for the first XLSX_MAX_URLS rows that
-    have one, plain text after. A sheet holds at most `max_rows` rows, header included; more rows of
-    an action continue on a sheet named "<name> 续2", "续3", …. Sheets of actions without rows
-    are hidden.
+    have one, plain text after. A sheet holds at most `max_rows` rows, header included; more
+    rows of an action continue on a sheet named "<name> 续2", "续3", …. Sheets of actions
+    without rows are hidden.
     """
 
     media_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -216,7 +216,6 @@ class XlsxWriter:
         self._title = self._book.add_format({"bold": True, "font_size": 14})
         self._summary = self._book.add_worksheet("汇总")
         self._sheets: dict[str, _Sheet] = {}
-        self._full: list[_Sheet] = []  # sheets that reached max_rows
         self._continued: dict[str, int] = {}
         self._urls_left = XLSX_MAX_URLS
         for action in actions:
@@ -244,7 +243,6 @@ class XlsxWriter:
         name = f"{sheet_name(self._bureau, action)} 续{number}"
         following = _Sheet(self._add_sheet(name), name)
         self._sheets[action] = following
-        self._full.append(current)
         return following
 
     def write_row(self, row: ExportRow) -> None:

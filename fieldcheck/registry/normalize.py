@@ -54,6 +54,8 @@ _ADMIN_PREFIX = re.compile(
     rf"(?P<county>永康市(?!场)|永康(?!{_NAME_CONTINUATION}))?"
 )
 _NAME_PREFIX = re.compile(r"(?:浙江省|浙江|金华市(?!场)|金华|永康市(?!场)|永康)")
+# The first characters of _ADMIN_PREFIX and _NAME_PREFIX: other text skips those regexes.
+_PREFIX_STARTS = frozenset("中浙金永")
 _TOWN_FULL = re.compile("|".join(TOWNS))
 _SHORT_TOWN = re.compile(rf"({'|'.join(_TOWN_BY_SHORT)})(?!{_NAME_CONTINUATION})")
 _ZONE = re.compile(r"(?:永康)?(?:经济技术|经济)?开发区")
@@ -97,21 +99,35 @@ _NUMBER_TEXT = re.compile(r"(\d+)(?:\.\d+)?")
 _PHONE_SEPARATORS = re.compile(r"[,，、/;；|\s]+")
 
 
+def _nfkc(text: object) -> str:
+    # NFKC without zero-width characters. ASCII is NFKC already; zero-width characters are
+    # not printable, so printable text has none.
+    value = text if type(text) is str else str(text)
+    if value.isascii():
+        return value
+    value = unicodedata.normalize("NFKC", value)
+    return value if value.isprintable() else _ZERO_WIDTH.sub("", value)
+
+
 def normalize_text(text: object) -> str:
     """NFKC, whitespace collapsed to single spaces, stripped; None becomes ''."""
     if text is None:
         return ""
-    value = text if type(text) is str else str(text)
-    # ASCII is NFKC already and holds no zero-width character.
-    if not value.isascii():
-        value = unicodedata.normalize("NFKC", value)
-        value = _ZERO_WIDTH.sub("", value)
-    # split() and strip() use the same whitespace as the regex \s: runs of it become one space.
+    value = _nfkc(text)
+    # Printable text has no whitespace but the space. str.split() splits on what the regex \s
+    # matches: runs of whitespace become one space and the ends are stripped.
+    if " " not in value and value.isprintable():
+        return value
     return " ".join(value.split())
 
 
 def _compact(text: object) -> str:
-    value = normalize_text(text).replace(" ", "")
+    # normalize_text without any space, brackets unified.
+    if text is None:
+        return ""
+    value = _nfkc(text)
+    if " " in value or not value.isprintable():
+        value = "".join(value.split())
     return value.translate(_BRACKETS) if _OTHER_BRACKETS.search(value) else value
 
 
@@ -119,7 +135,11 @@ def normalize_name(name: object) -> str:
     """Matching key of a business name: no place prefix, no spaces or punctuation, one spelling."""
     text = _compact(name).replace("有限责任公司", "有限公司")
     # 浙江省金华市永康市X, 浙江永康X and X are the same business; keep at least two characters.
-    while (match := _NAME_PREFIX.match(text)) and len(text) - match.end() >= 2:
+    while (
+        text[:1] in _PREFIX_STARTS
+        and (match := _NAME_PREFIX.match(text))
+        and len(text) - match.end() >= 2
+    ):
         text = text[match.end() :]
     if not _PLAIN_NAME.fullmatch(text):
         text = "".join(
@@ -181,7 +201,8 @@ class NormalizedAddress:
 
 
 def _take_town(rest: str, after_county: bool) -> tuple[str | None, str]:
-    match = _TOWN_FULL.search(rest)
+    # Every township name ends in 镇 or 街道.
+    match = _TOWN_FULL.search(rest) if "镇" in rest or "街道" in rest else None
     if match:
         return match.group(0), rest[: match.start()] + rest[match.end() :]
     # A bare short form (古山) counts only right after the county and not as part of a name.
@@ -194,6 +215,8 @@ def _take_town(rest: str, after_county: bool) -> tuple[str | None, str]:
 
 def _cut_road(road: str) -> str:
     # 经济开发区花川南路 / 园周村胜利路: keep what follows the last area word, if it is a name.
+    if not _ROAD_CUT.search(road):
+        return road
     for match in reversed(list(_ROAD_CUT.finditer(road))):
         if match.start() >= 1 and len(road) - match.end() >= 3:
             return road[match.end() :]
@@ -201,8 +224,11 @@ def _cut_road(road: str) -> str:
 
 
 def _door_number(match: re.Match[str]) -> str | None:
-    if match.group("digits"):
-        first, _, second = match.group("digits").partition("-")
+    digits = match.group("digits")
+    if digits:
+        if digits.isascii() and digits.isdigit() and digits[0] != "0":
+            return digits  # already what str(int(digits)) gives
+        first, _, second = digits.partition("-")
         number = str(int(first))
         return f"{number}-{int(second)}" if second else number
     value = chinese_number(match.group("cn"))
@@ -223,12 +249,17 @@ def _normalize_detail(text: str) -> str | None:
 def normalize_address(text: object) -> NormalizedAddress:
     """Split a Yongkang address into town, road, door number and detail, with a matching key."""
     compact = _compact(text)
-    prefix = _ADMIN_PREFIX.match(compact)
-    assert prefix is not None  # every group is optional
-    rest = compact[prefix.end() :]
-    town, rest = _take_town(rest, after_county=prefix.group("county") is not None)
+    if compact[:1] in _PREFIX_STARTS:
+        prefix = _ADMIN_PREFIX.match(compact)
+        assert prefix is not None  # every group is optional
+        rest = compact[prefix.end() :]
+        after_county = prefix.group("county") is not None
+    else:
+        rest = compact
+        after_county = False
+    town, rest = _take_town(rest, after_county=after_county)
     zone = None
-    zone_match = _ZONE.search(rest)
+    zone_match = _ZONE.search(rest) if "开发区" in rest else None
     if zone_match:
         zone = "经济开发区"
         rest = rest[: zone_match.start()] + rest[zone_match.end() :]

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from operator import getitem
 from typing import Literal
 
@@ -198,11 +198,16 @@ def check_uscc(raw: object) -> CodeCheck:
 
 
 def _check_uscc(value: str) -> CodeCheck:
-    kind = "uscc"
     if not value:
-        return _empty(kind)
+        return _empty("uscc")
     if _is_mangled(_reclean(value)):
-        return _mangled(value, kind)
+        return _mangled(value, "uscc")
+    return _uscc_shape(value)
+
+
+def _uscc_shape(value: str) -> CodeCheck:
+    # check_uscc of a cleaned, non-empty value that is no mangled number.
+    kind = "uscc"
     if len(value) != 18:
         return CodeCheck(
             value, kind, "invalid", f"a credit code has 18 characters, this one has {len(value)}"
@@ -217,7 +222,8 @@ def _check_uscc(value: str) -> CodeCheck:
         return CodeCheck(
             value, kind, "invalid", "characters 3 to 8 should be digits (the registering region)"
         )
-    expected = uscc_check_digit(value[:17])
+    # All 18 characters are in the alphabet: uscc_check_digit(value[:17]) without its checks.
+    expected = USCC_ALPHABET[-sum(map(getitem, _USCC_TERMS, value)) % 31]
     if value[17] != expected:
         reason = f"check digit should be {expected}, not {value[17]}"
         if value.isdigit() and value.endswith("000"):
@@ -232,7 +238,10 @@ def _check_uscc(value: str) -> CodeCheck:
         warnings.append(
             f"first character {value[0]} is a letter: legal for some authorities, please confirm"
         )
-    org_check = org_code_check_digit(value[8:16])
+    # org_code_check_digit(value[8:16]): the credit code alphabet is part of the organisation
+    # code's.
+    check = 11 - sum(map(getitem, _ORG_TERMS, value[8:16])) % 11
+    org_check = "X" if check == 10 else "0" if check == 11 else str(check)
     if value[16] != org_check:
         warnings.append(
             "characters 9 to 17 are not a valid organisation code"
@@ -313,10 +322,18 @@ def _birth_date(yyyymmdd: str) -> date | None:
         return None
 
 
-def _birth_date_problem(yyyymmdd: str) -> str | None:
+@lru_cache(maxsize=1 << 16)
+def _usual_birth_date(yyyymmdd: str) -> bool:
+    # A real date from 1900 to the end of last year: fine whatever the day. A list holds a
+    # few ten thousand birth dates, each repeated.
     born = _birth_date(yyyymmdd)
-    if born is not None and 1900 <= born.year < _LOAD_YEAR:
+    return born is not None and 1900 <= born.year < _LOAD_YEAR
+
+
+def _birth_date_problem(yyyymmdd: str) -> str | None:
+    if _usual_birth_date(yyyymmdd):
         return None
+    born = _birth_date(yyyymmdd)
     shown = f"{yyyymmdd[:4]}-{yyyymmdd[4:6]}-{yyyymmdd[6:8]}"
     if born is None:
         return f"birth date {shown} is not a real date"
@@ -349,11 +366,16 @@ def check_resident_id(raw: object) -> CodeCheck:
 
 
 def _check_resident_id(value: str) -> CodeCheck:
-    kind = "ric"
     if not value:
-        return _empty(kind)
+        return _empty("ric")
     if _is_mangled(_reclean(value)):
-        return _mangled(value, kind)
+        return _mangled(value, "ric")
+    return _ric_shape(value)
+
+
+def _ric_shape(value: str) -> CodeCheck:
+    # check_resident_id of a cleaned, non-empty value that is no mangled number.
+    kind = "ric"
     notes = []
     if len(value) == 15:
         if not value.isdigit():
@@ -372,7 +394,10 @@ def _check_resident_id(value: str) -> CodeCheck:
         problem = _birth_date_problem(value[6:14])
         if problem:
             return CodeCheck(value, kind, "invalid", problem)
-        expected = ric_check_digit(value[:17])
+        try:
+            expected = _RIC_CHECK[sum(map(getitem, _RIC_TERMS, value)) % 11]
+        except KeyError:  # decimal digits other than ASCII ones
+            expected = ric_check_digit(value[:17])
         if value[17] != expected:
             return CodeCheck(value, kind, "invalid", f"check digit should be {expected}")
     else:
@@ -388,6 +413,9 @@ def _check_resident_id(value: str) -> CodeCheck:
     if notes:
         return CodeCheck(value, kind, "warning", "; ".join(notes))
     return CodeCheck(value, kind, "valid")
+
+
+_USABLE = frozenset(("valid", "warning"))
 
 
 def _looks_like_ric18(value: str) -> bool:
@@ -411,7 +439,10 @@ def check_tin(raw: object) -> CodeCheck:
     value = clean_code(raw)
     if not value:
         return _empty("other")
-    again = _reclean(value)
+    # Cleaning plain ASCII letters and digits again changes nothing: the checks below may then
+    # skip the cleaning and mangled-number test they would repeat.
+    plain = value.isascii() and value.isalnum()
+    again = value if plain else clean_code(value)
     if _is_mangled(again):
         return _mangled(value, "other")
     n = len(value)
@@ -420,11 +451,13 @@ def check_tin(raw: object) -> CodeCheck:
     if n == 18:
         # An owner's ID is tried first: its check digit and birth date make a chance match with
         # a credit code's check digit harmless, not the other way round.
-        as_ric = _check_resident_id(again) if _looks_like_ric18(value) else None
-        if as_ric is not None and as_ric.usable:
-            return as_ric
-        as_uscc = _check_uscc(again)
-        if as_uscc.usable:
+        as_ric = None
+        if _looks_like_ric18(value):
+            as_ric = _ric_shape(again) if plain else _check_resident_id(again)
+            if as_ric.status in _USABLE:
+                return as_ric
+        as_uscc = _uscc_shape(again) if plain else _check_uscc(again)
+        if as_uscc.status in _USABLE:
             return as_uscc
         if as_ric is not None:
             return as_ric

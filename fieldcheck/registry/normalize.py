@@ -99,35 +99,33 @@ _NUMBER_TEXT = re.compile(r"(\d+)(?:\.\d+)?")
 _PHONE_SEPARATORS = re.compile(r"[,，、/;；|\s]+")
 
 
-def _nfkc(text: object) -> str:
-    # NFKC without zero-width characters. ASCII is NFKC already; zero-width characters are
-    # not printable, so printable text has none.
+def _normal(text: object, space: str) -> str:
+    # NFKC without zero-width characters, whitespace runs replaced by `space`, stripped.
+    # ASCII is NFKC already. Zero-width characters and all whitespace but the space are not
+    # printable, so printable text needs at most its spaces handled. str.split() splits on
+    # what the regex \s matches.
     value = text if type(text) is str else str(text)
-    if value.isascii():
-        return value
-    value = unicodedata.normalize("NFKC", value)
-    return value if value.isprintable() else _ZERO_WIDTH.sub("", value)
+    if not value.isascii():
+        value = unicodedata.normalize("NFKC", value)
+        if not value.isprintable():
+            return space.join(_ZERO_WIDTH.sub("", value).split())
+    elif not value.isprintable():
+        return space.join(value.split())
+    return space.join(value.split()) if " " in value else value
 
 
 def normalize_text(text: object) -> str:
     """NFKC, whitespace collapsed to single spaces, stripped; None becomes ''."""
     if text is None:
         return ""
-    value = _nfkc(text)
-    # Printable text has no whitespace but the space. str.split() splits on what the regex \s
-    # matches: runs of whitespace become one space and the ends are stripped.
-    if " " not in value and value.isprintable():
-        return value
-    return " ".join(value.split())
+    return _normal(text, " ")
 
 
 def _compact(text: object) -> str:
     # normalize_text without any space, brackets unified.
     if text is None:
         return ""
-    value = _nfkc(text)
-    if " " in value or not value.isprintable():
-        value = "".join(value.split())
+    value = _normal(text, "")
     return value.translate(_BRACKETS) if _OTHER_BRACKETS.search(value) else value
 
 

@@ -6,9 +6,10 @@ import codecs
 import csv
 import io
 import logging
+import operator
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cached_property
@@ -41,6 +42,8 @@ _DELIMITERS = (",", "\t", ";", "|")
 # Control characters that do not occur in text files (tab, line ends, form feed and the old
 # DOS end-of-file mark 0x1A do).
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0e-\x19\x1b-\x1f\x7f]")
+# Whitespace at either end of a cell, in cells joined by NUL (which is no whitespace).
+_EDGE_SPACE = re.compile(r"(?:\A|\x00)\s|\s(?:\x00|\Z)")
 
 Severity = Literal["error", "warning"]
 
@@ -790,6 +793,21 @@ def _last_filled(values: list[str | None]) -> int:
     return 0
 
 
+def _stripped(names: tuple[str, ...], cells: Sequence[str | None]) -> dict[str, str | None]:
+    """Field -> stripped text, None for a missing or blank cell."""
+    filled = list(filter(None, cells))
+    try:
+        # Cells rarely have spaces around them: one search over the row finds those that do.
+        plain = not _EDGE_SPACE.search("\x00".join(filled))
+    except TypeError:
+        plain = False  # not text: left to strip() below
+    if not plain or len(filled) + cells.count(None) != len(cells):  # "" is read as None too
+        return {
+            name: (cell and cell.strip()) or None for name, cell in zip(names, cells, strict=True)
+        }
+    return dict(zip(names, cells, strict=True))
+
+
 def iter_records(table: Iterable[RawRow], header_map: HeaderMap) -> Iterator[RecordOrError]:
     """Data rows as Records, with RowIssue items for rows that do not fit the header.
 
@@ -801,6 +819,7 @@ def iter_records(table: Iterable[RawRow], header_map: HeaderMap) -> Iterator[Rec
     names = tuple(columns)
     indexes = tuple(columns.values())
     needed = max(indexes, default=-1) + 1
+    take = operator.itemgetter(*indexes) if len(indexes) > 1 else None
     for row in table:
         values = row.values
         count = len(values)
@@ -837,9 +856,5 @@ def iter_records(table: Iterable[RawRow], header_map: HeaderMap) -> Iterator[Rec
             )
             cells = [values[i] if i < count else None for i in indexes]
         else:
-            cells = [values[i] for i in indexes]
-        # Stripped text, None for a missing or blank cell.
-        record = {
-            name: (cell and cell.strip()) or None for name, cell in zip(names, cells, strict=True)
-        }
-        yield Record(row.row_number, record)
+            cells = take(values) if take is not None else [values[i] for i in indexes]
+        yield Record(row.row_number, _stripped(names, cells))

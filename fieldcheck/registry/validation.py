@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import operator
+import re
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -132,59 +134,55 @@ _UNLINKABLE = "imported; linked by name and address instead"
 _NO_DOOR = (
     "no road and door number found in the address; it will be located to its township at best"
 )
-# A copy of an empty hash skips OpenSSL's per-object algorithm lookup.
-_EMPTY_SHA256 = hashlib.sha256()
+# What JSON escapes in text when it may write non-ASCII as it is.
+_JSON_ESCAPED = re.compile(r'[\x00-\x1f"\\]')
+
+
+@lru_cache(maxsize=1024)
+def _json_template(keys: tuple[str, ...], nulls: tuple[bool, ...]) -> str | None:
+    """A %-template of the JSON text of a dict with these keys, "%s" for each value not None."""
+    parts = []
+    for key, null in zip(sorted(keys), nulls, strict=True):
+        head = json.dumps(key, ensure_ascii=False)
+        if "%" in head:
+            return None
+        parts.append(f"{head}: null" if null else f'{head}: "%s"')
+    return "{" + ", ".join(parts) + "}"
 
 
 @lru_cache(maxsize=64)
-def _json_plan(keys: tuple[Any, ...]) -> tuple[tuple[str, ...], tuple[str, ...], int] | None:
-    """Sorted keys, each with the JSON text before its value, and the quotes in those texts.
-
-    None when a key is not plain text that JSON writes as it is.
-    """
-    if not all(type(key) is str for key in keys):
+def _json_plan(keys: tuple[Any, ...]) -> tuple[Callable[[Any], Any], str] | None:
+    """The values of a dict with these keys in sorted key order, and the template of a row
+    without empty cells; None for a dict that is left to json."""
+    if len(keys) < 2 or not all(type(key) is str for key in keys):
         return None
-    ordered = tuple(sorted(keys))
-    heads = tuple(
-        ("{" if i == 0 else ", ") + json.dumps(key, ensure_ascii=False) + ": "
-        for i, key in enumerate(ordered)
-    )
-    if any("\\" in head or not head.isprintable() for head in heads):
-        return None
-    return ordered, heads, sum(head.count('"') for head in heads)
+    template = _json_template(keys, (False,) * len(keys))
+    return None if template is None else (operator.itemgetter(*sorted(keys)), template)
 
 
 def raw_json(values: dict[str, str | None]) -> str:
     """json.dumps(values, ensure_ascii=False, sort_keys=True), the text the content hash covers.
 
-    The json module costs more than all the checks of a row together; a row of plain text
-    cells (no quote, backslash or control character) is written here, anything else by json.
+    The json module costs as much as all the checks of a row together: a row of text cells
+    without quote, backslash or control character is formatted into a cached template of its
+    keys instead. Anything else goes to json.
     """
-    plan = _json_plan(tuple(values))
+    keys = tuple(values)
+    plan = _json_plan(keys)
     if plan is not None:
-        ordered, heads, quotes = plan
+        getter, template = plan
+        cells = getter(values)
+        if not all(cells):
+            # Empty cells (None) take another template.
+            nulls = tuple(cell is None for cell in cells)
+            cells = tuple(cell for cell in cells if cell is not None)
+            template = _json_template(keys, nulls)
         try:
-            text = (
-                "".join(
-                    [
-                        head + ("null" if (value := values[key]) is None else '"' + value + '"')
-                        for head, key in zip(heads, ordered, strict=True)
-                    ]
-                )
-                + "}"
-                if heads
-                else "{}"
-            )
+            joined = "".join(cells)
         except TypeError:
-            pass  # a value that is neither text nor None
-        else:
-            nulls = list(values.values()).count(None)
-            if (
-                text.count('"') == quotes + 2 * (len(heads) - nulls)
-                and "\\" not in text
-                and text.isprintable()
-            ):
-                return text
+            template = None  # a value that is not text is left to json
+        if template is not None and not _JSON_ESCAPED.search(joined):
+            return template % cells
     return json.dumps(values, ensure_ascii=False, sort_keys=True)
 
 
@@ -321,8 +319,7 @@ def validate_row(
         or "nk:"
         + hashlib.sha1(f"{name_key}|{address.key if address else ''}".encode()).hexdigest()[:24]
     )
-    content_hash = _EMPTY_SHA256.copy()
-    content_hash.update(raw_json(values).encode())
+    content_hash = hashlib.sha256(raw_json(values).encode()).hexdigest()
     if address is None:
         text = key = town = road = number = None
     else:
@@ -336,7 +333,7 @@ def validate_row(
         source_key=source_key,
         raw=values,
         fields=fields,
-        content_hash=content_hash.hexdigest(),
+        content_hash=content_hash,
         uscc=uscc,
         tin=tin,
         reg_no=reg_no,

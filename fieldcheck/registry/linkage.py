@@ -104,25 +104,24 @@ def _pool(session: Session) -> list[sa.Row]:
     businesses without visits sharing a door or an organisation code with a fresh record."""
     return session.execute(
         sa.text(f"""
-        WITH fresh AS (
+        WITH fresh AS MATERIALIZED (
             SELECT r.road, r.number, r.org_code FROM source_records r
             JOIN link_fresh f ON f.id = r.id
-        ), near_fresh AS (
-            SELECT r.id, r.business_id FROM source_records r
-            JOIN (SELECT DISTINCT road, number FROM fresh) d
-              ON d.road = r.road AND d.number = r.number
-            WHERE r.is_current
-            UNION
-            SELECT r.id, r.business_id FROM source_records r
-            JOIN (SELECT DISTINCT org_code FROM fresh) o ON o.org_code = r.org_code
-            WHERE r.is_current
-        ), lone AS (
-            SELECT c.id FROM near_fresh c JOIN businesses b ON b.id = c.business_id
+        ), solo AS MATERIALIZED (
+            -- From the code-less businesses (few) rather than from every record near a
+            -- fresh one (a whole list when a list is imported).
+            SELECT r.id, r.road, r.number, r.org_code FROM businesses b
+            JOIN source_records r ON r.business_id = b.id AND r.is_current
             WHERE b.uscc IS NULL AND b.origin = 'registry'
               AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.business_id = b.id)
-              AND b.id IN (SELECT business_id FROM source_records
-                           WHERE is_current AND business_id IS NOT NULL
-                           GROUP BY business_id HAVING count(*) = 1)
+              AND NOT EXISTS (SELECT 1 FROM source_records o WHERE o.business_id = b.id
+                              AND o.is_current AND o.id <> r.id)
+        ), lone AS (
+            SELECT s.id FROM solo s WHERE EXISTS (
+                SELECT 1 FROM fresh f WHERE f.road = s.road AND f.number = s.number)
+            UNION
+            SELECT s.id FROM solo s WHERE EXISTS (
+                SELECT 1 FROM fresh f WHERE f.org_code = s.org_code)
         )
         SELECT {RECORD_COLUMNS} FROM source_records r
         WHERE r.is_current AND r.business_id IS NULL
@@ -181,7 +180,11 @@ def _best_match(
 
 
 def link_unlinked_records(session: Session) -> dict[str, int]:
-    """Link every current record without a business; returns counts by link reason."""
+    """Link every current record without a business; returns counts by link reason.
+
+    The businesses that gained or lost records are left in the temporary table
+    `locate_again`, for locate_businesses(session, again="locate_again").
+    """
     session.execute(sa.text("DROP TABLE IF EXISTS link_emptied"))
     # The import fills link_fresh with the records it added or changed; a direct call
     # (no import) starts it here.
@@ -190,17 +193,23 @@ def link_unlinked_records(session: Session) -> dict[str, int]:
     session.execute(sa.text("""
         INSERT INTO link_fresh
         SELECT id FROM source_records WHERE is_current AND business_id IS NULL
+        EXCEPT SELECT id FROM link_fresh
     """))
+    # A temporary table has no statistics until analysed: without them the joins below are
+    # planned for a few rows and run as one index probe per fresh record.
+    session.execute(sa.text("ANALYZE link_fresh"))
     stats = dict.fromkeys(LINK_REASONS, 0)
     _link_by_code(session)
     stats[LINK_SAME_CODE] = session.scalar(sa.text(
         "SELECT count(*) FROM source_records r JOIN link_fresh f ON f.id = r.id "
         "WHERE r.link_reason = 'same_code'"))
-    # A business that gained records may be located better now.
+    # A business that gained records may be located better now: locate_businesses looks at
+    # the businesses listed in locate_again as well as at the unlocated ones.
+    create_stage(session, "locate_again", "id integer")
     session.execute(sa.text("""
-        UPDATE businesses SET location_precision = 'unlocated'
-        WHERE location_precision NOT IN ('visit', 'unlocated') AND id IN (
-            SELECT r.business_id FROM source_records r JOIN link_fresh f ON f.id = r.id)
+        INSERT INTO locate_again
+        SELECT DISTINCT r.business_id FROM source_records r JOIN link_fresh f ON f.id = r.id
+        WHERE r.business_id IS NOT NULL
     """))
     pool = _pool(session)
     if not pool:
@@ -322,8 +331,6 @@ def _apply_assignments(
           AND NOT EXISTS (SELECT 1 FROM source_records r WHERE r.business_id = b.id)
           AND NOT EXISTS (SELECT 1 FROM visits v WHERE v.business_id = b.id)
     """))
-    session.execute(sa.text("""
-        UPDATE businesses SET location_precision = 'unlocated'
-        WHERE location_precision NOT IN ('visit', 'unlocated')
-          AND id IN (SELECT business_id FROM link_result)
-    """))
+    session.execute(
+        sa.text("INSERT INTO locate_again SELECT DISTINCT business_id FROM link_result")
+    )

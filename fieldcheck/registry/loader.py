@@ -39,3 +39,14 @@ def copy_rows(
             )
             count += 1
     return count
+
+
+def copy_text(
+    session: Session, table: str, columns: Sequence[str], blocks: Iterable[str]
+) -> None:
+    """COPY blocks of lines already in COPY text format (tab-separated, \\N for NULL)."""
+    conn = driver_connection(session)
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for block in blocks:
+            if block:
+                copy.write(block)

@@ -116,29 +116,40 @@ class Gazetteer:
 
 
 def _records_by_business(
-    session: Session, everything: bool
+    session: Session, everything: bool, again: str | None
 ) -> Iterator[tuple[int, list[RecordAddress]]]:
-    scope = "" if everything else "AND b.location_precision = 'unlocated'"
+    if everything:
+        scope = "businesses"
+    else:
+        scope = "(SELECT id FROM businesses WHERE location_precision = 'unlocated'"
+        scope += f" UNION SELECT id FROM {again})" if again else ")"
     rows = session.execute(
         sa.text(f"""
         SELECT r.business_id, r.bureau, r.town, r.road, r.number, r.row_number,
                r.fields ->> 'office_town', r.fields ->> 'name_town'
         FROM source_records r JOIN businesses b ON b.id = r.business_id
-        WHERE r.is_current AND b.location_precision <> 'visit' {scope}
+        JOIN {scope} t ON t.id = b.id
+        WHERE r.is_current AND b.location_precision <> 'visit'
         ORDER BY r.business_id, (r.bureau = 'tax') DESC, r.id
-    """)
-    ).yield_per(10_000)
+    """).execution_options(yield_per=10_000)
+    )
     for business_id, group in itertools.groupby(rows, key=lambda r: r[0]):
         yield business_id, [(r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in group]
 
 
-def locate_businesses(session: Session, *, everything: bool = False) -> dict[str, int]:
-    """Locate businesses not yet located (all but visit-located ones when `everything`)."""
+def locate_businesses(
+    session: Session, *, everything: bool = False, again: str | None = None
+) -> dict[str, int]:
+    """Locate businesses not yet located (all but visit-located ones when `everything`).
+
+    `again` names a temporary table of business ids (`id`) to locate again as well. Only
+    businesses whose point, precision, source or township changes are written.
+    """
     gazetteer = Gazetteer.load(session)
     counts: dict[str, int] = defaultdict(int)
 
     def results() -> Iterator[tuple[object, ...]]:
-        for business_id, records in _records_by_business(session, everything):
+        for business_id, records in _records_by_business(session, everything, again):
             found = gazetteer.locate(records)
             counts[found.precision] += 1
             point = (
@@ -174,6 +185,10 @@ def locate_businesses(session: Session, *, everything: bool = False) -> dict[str
         UPDATE businesses b SET location = l.location, location_precision = l.precision,
             location_source = l.source, town = COALESCE(l.town, b.town), updated_at = now()
         FROM locate_result l WHERE b.id = l.business_id
+          AND (b.location_precision IS DISTINCT FROM l.precision
+               OR b.location_source IS DISTINCT FROM l.source
+               OR b.town IS DISTINCT FROM COALESCE(l.town, b.town)
+               OR b.location IS DISTINCT FROM l.location)
     """)
     )
     return dict(counts)

@@ -5,6 +5,7 @@ not at all, and a file already imported is recognised and changes nothing."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from fieldcheck.geo.crs import to_wgs84
 from fieldcheck.jobs.models import Job
 from fieldcheck.jobs.service import create_job
 from fieldcheck.registry.linkage import link_unlinked_records
-from fieldcheck.registry.loader import copy_rows, create_stage
+from fieldcheck.registry.loader import copy_rows, copy_text, create_stage
 from fieldcheck.registry.location import locate_businesses
 from fieldcheck.registry.models import IMPORT_KINDS, ImportBatch, ImportIssue
 from fieldcheck.registry.normalize import normalize_address, normalize_text
@@ -33,32 +34,19 @@ from fieldcheck.registry.reading import (
     map_headers,
     open_table,
 )
-from fieldcheck.registry.validation import SourceRow, validate_row
+from fieldcheck.registry.validation import STAGE_COLUMNS, ValidatedChunk, validate_table
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[..., None]
 MAX_ISSUES_STORED = 200_000
+# Lists from this many rows on are validated in worker processes (one per idle core, at
+# most MAX_VALIDATION_WORKERS), CHUNK_ROWS rows at a time: starting a worker costs as much
+# as validating a few thousand rows.
+PARALLEL_MIN_ROWS = 20_000
+MAX_VALIDATION_WORKERS = 4
+CHUNK_ROWS = 2000
 
-STAGE_COLUMNS = (
-    "row_number",
-    "source_key",
-    "raw",
-    "fields",
-    "content_hash",
-    "uscc",
-    "tin",
-    "reg_no",
-    "org_code",
-    "name",
-    "name_key",
-    "address",
-    "address_key",
-    "town",
-    "road",
-    "number",
-    "reg_status",
-)
 STAGE_SQL = """
     row_number integer, source_key text, raw jsonb, fields jsonb, content_hash text,
     uscc text, tin text, reg_no text, org_code text, name text, name_key text, address text,
@@ -194,15 +182,28 @@ def _open(
     return table, header_map
 
 
-def _count_data_rows(
-    path: Path, filename: str, profile: str, mapping: dict[str, str] | None
-) -> int | None:
-    """Rows to expect, for the progress bar: a cheap pass over a CSV; unknown for workbooks."""
-    table = open_table(path, filename=filename, profile=profile, explicit=mapping)
+def _expected_rows(path: Path, table: Table) -> int:
+    """Rows to expect, for the progress bar and to decide on worker processes: the line
+    breaks of a CSV (a cell with a line break makes it a little high), a workbook's size
+    over the typical 70 bytes of a compressed row."""
     if table.format != "csv":
-        table.close()
-        return None
-    return sum(1 for _ in table)
+        return path.stat().st_size // 70
+    lines = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            lines += block.count(b"\n")
+    return max(0, lines - table.header_row_number)
+
+
+def _validation_workers(expected_rows: int) -> int:
+    """Worker processes for validation: one per idle core, for lists long enough to repay
+    them. Workers cost a third more CPU than validating here (starting, passing rows):
+    on cores busy with other work they make an import slower, not faster."""
+    if expected_rows < PARALLEL_MIN_ROWS:
+        return 0
+    cores = os.cpu_count() or 1
+    idle = int(cores - os.getloadavg()[0])
+    return min(idle, MAX_VALIDATION_WORKERS) if idle >= 2 else 0
 
 
 class IssueSink:
@@ -230,50 +231,47 @@ class IssueSink:
         )
 
 
-def _validated_rows(
-    records: Iterator[Record | RowIssue],
-    bureau: str,
-    labels: dict[str, str],
+def _staged_text(
+    chunks: Iterator[ValidatedChunk],
     sink: IssueSink,
     counters: dict[str, int],
     progress: ProgressFn,
     total: int | None,
-) -> Iterator[SourceRow]:
-    seen: dict[str, int] = {}
-    for item in records:
-        if isinstance(item, RowIssue):
-            sink.add(item)
-            if item.severity == "error":
-                counters["rejected"] += 1
-                counters["read"] += 1
-            continue
-        counters["read"] += 1
-        row, issues = validate_row(item, bureau, labels)
-        for issue in issues:
+) -> Iterator[str]:
+    for chunk in chunks:
+        for issue in chunk.issues:
             sink.add(issue)
-        if row is None:
-            counters["rejected"] += 1
-            continue
-        first = seen.get(row.source_key)
-        if first is not None:
-            # A second registration under one code: kept, reported, linked to the same business.
-            sink.add(
-                RowIssue(
-                    row.row_number,
-                    None,
-                    row.source_key,
-                    f"same identifier as row {first}: a duplicate registration; "
-                    "imported and linked to the same business",
-                    "warning",
-                )
+        counters["read"] += chunk.read
+        counters["imported"] += chunk.imported
+        counters["rejected"] += chunk.rejected
+        progress("reading", counters["read"], total)
+        yield chunk.copy_text
+
+
+def _mark_duplicates(session: Session, sink: IssueSink) -> None:
+    """A second registration under one identifier: kept, reported, linked to the same
+    business. Its source key gets its row number, so that both records stay current."""
+    duplicates = session.execute(sa.text("""
+        WITH repeated AS (
+            SELECT source_key, min(row_number) AS first FROM registry_stage
+            GROUP BY source_key HAVING count(*) > 1
+        )
+        UPDATE registry_stage s SET source_key = s.source_key || '#' || s.row_number
+        FROM repeated k
+        WHERE s.source_key = k.source_key AND s.row_number <> k.first
+        RETURNING s.row_number, k.source_key, k.first
+    """)).all()
+    for row_number, key, first in sorted(duplicates):
+        sink.add(
+            RowIssue(
+                row_number,
+                None,
+                key,
+                f"same identifier as row {first}: a duplicate registration; "
+                "imported and linked to the same business",
+                "warning",
             )
-            row.source_key = f"{row.source_key}#{row.row_number}"
-        else:
-            seen[row.source_key] = row.row_number
-        counters["imported"] += 1
-        if counters["read"] % 2000 == 0:
-            progress("reading", counters["read"], total)
-        yield row
+        )
 
 
 def import_registry(
@@ -288,7 +286,8 @@ def import_registry(
     """Load one bureau list into source records, reporting rows added, changed and removed."""
     progress("checking the file", 0, None, force=True)
     table, header_map = _open(path, batch.filename, bureau, mapping)
-    total = _count_data_rows(path, batch.filename, bureau, mapping)
+    expected = _expected_rows(path, table)
+    total = expected if table.format == "csv" else None
     labels = {field: header_map.header_of(field) for field in header_map.columns}
     sink = IssueSink()
     for warning in header_map.warnings:
@@ -296,42 +295,34 @@ def import_registry(
     counters = {"read": 0, "imported": 0, "rejected": 0}
     create_stage(session, "registry_stage", STAGE_SQL)
     with table:
-        rows = _validated_rows(
-            iter_records(table, header_map), bureau, labels, sink, counters, progress, total
+        chunks = validate_table(
+            table, header_map, bureau, labels,
+            workers=_validation_workers(expected), chunk_rows=CHUNK_ROWS,
         )
-        copy_rows(
+        copy_text(
             session,
             "registry_stage",
             STAGE_COLUMNS,
-            (
-                (
-                    r.row_number,
-                    r.source_key,
-                    r.raw,
-                    r.fields,
-                    r.content_hash,
-                    r.uscc,
-                    r.tin,
-                    r.reg_no,
-                    r.org_code,
-                    r.name,
-                    r.name_key,
-                    r.address,
-                    r.address_key,
-                    r.town,
-                    r.road,
-                    r.number,
-                    r.reg_status,
-                )
-                for r in rows
-            ),
+            _staged_text(chunks, sink, counters, progress, total),
         )
+    _mark_duplicates(session, sink)
     progress("merging", counters["read"], total, force=True)
+    conn = session.connection()
+    # More rows than businesses (the first lists of a campaign): businesses are inserted and
+    # located in bulk, and their indexes built once afterwards. Every join below is on
+    # the primary key or hashed. Dropping an index locks its table until the import
+    # commits, which only the first imports, before any fieldwork, may do.
+    businesses = conn.execute(sa.text("SELECT count(*) FROM businesses")).scalar_one()
+    rebuilt = (
+        _drop_secondary_indexes(conn, "businesses") if counters["imported"] > businesses else []
+    )
     changes = _merge_stage(session, batch_id=batch.id, bureau=bureau)
     progress("linking", counters["read"], total, force=True)
     link_stats = link_unlinked_records(session)
     progress("locating", counters["read"], total, force=True)
-    locate_stats = locate_businesses(session)
+    locate_stats = locate_businesses(session, again="locate_again")
+    for definition in rebuilt:
+        conn.execute(sa.text(definition))
     sink.save(session, batch.id)
     batch.rows_read = counters["read"]
     batch.rows_imported = counters["imported"]
@@ -355,7 +346,8 @@ def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, i
     conn = session.connection()
     params = {"batch": batch_id, "bureau": bureau}
     conn.execute(sa.text("CREATE INDEX ON registry_stage (source_key)"))
-    conn.execute(sa.text("ANALYZE registry_stage"))
+    # Statistics of the join keys only: sampling the JSON columns costs more than the joins.
+    conn.execute(sa.text("ANALYZE registry_stage (source_key, uscc, content_hash)"))
     # Records added or changed by this import; linkage looks around them.
     create_stage(session, "link_fresh", "id integer")
     # Businesses for new credit codes first, so that new records are inserted already
@@ -412,6 +404,12 @@ def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, i
     """),
         params,
     ).rowcount
+    # A list larger than what is there (the first list of a campaign): building the indexes
+    # once afterwards costs a fraction of updating them row by row. Their definitions are
+    # read from the catalogue and restored in this transaction.
+    incoming = conn.execute(sa.text("SELECT count(*) FROM registry_stage")).scalar_one()
+    current = conn.execute(sa.text("SELECT count(*) FROM source_records")).scalar_one()
+    rebuilt = _drop_secondary_indexes(conn, "source_records") if incoming > current else []
     added = conn.execute(
         sa.text(f"""
         WITH added AS (
@@ -425,12 +423,36 @@ def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, i
                    WHERE uscc IS NOT NULL ORDER BY uscc, id) b ON b.uscc = s.uscc
         WHERE NOT EXISTS (SELECT 1 FROM source_records r WHERE r.bureau = :bureau
                           AND r.is_current AND r.source_key = s.source_key)
+        ORDER BY s.row_number
         RETURNING id)
         INSERT INTO link_fresh SELECT id FROM added
     """),
         params,
     ).rowcount
+    for definition in rebuilt:
+        conn.execute(sa.text(definition))
+    # Statistics that know the new rows, for the linkage and location queries that follow.
+    conn.execute(sa.text(
+        "ANALYZE source_records (bureau, source_key, is_current, business_id, uscc, org_code,"
+        " road, number)"))
+    conn.execute(sa.text("ANALYZE businesses (uscc, origin, location_precision)"))
     return {"added": added, "changed": changed, "removed": removed, "unchanged": unchanged}
+
+
+def _drop_secondary_indexes(conn: sa.Connection, table: str) -> list[str]:
+    """Drop the table's indexes that back no constraint; the statements that recreate them."""
+    indexes = conn.execute(
+        sa.text("""
+        SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        FROM pg_index i
+        WHERE i.indrelid = CAST(:table AS regclass)
+          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)
+        """),
+        {"table": table},
+    ).all()
+    for name, _ in indexes:
+        conn.execute(sa.text(f"DROP INDEX {name}"))
+    return [definition for _, definition in indexes]
 
 
 def import_gazetteer(
@@ -467,6 +489,8 @@ def import_gazetteer(
             yield (*parsed, batch.id)
 
     session.execute(sa.text("DELETE FROM gazetteer_addresses"))
+    # The table is replaced whole: its indexes are built once after the load.
+    rebuilt = _drop_secondary_indexes(session.connection(), "gazetteer_addresses")
     with table:
         copy_rows(
             session,
@@ -474,6 +498,8 @@ def import_gazetteer(
             ("address", "town", "road", "number", "location", "batch_id"),
             rows(),
         )
+    for definition in rebuilt:
+        session.execute(sa.text(definition))
     session.execute(sa.text("ANALYZE gazetteer_addresses"))
     progress("locating", counters["read"], counters["read"], force=True)
     # Points from the old gazetteer are stale: every business not located by a visit is redone.

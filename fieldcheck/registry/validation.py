@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import multiprocessing
 import operator
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 
 from fieldcheck.registry import codes
 from fieldcheck.registry.normalize import (
@@ -24,7 +26,9 @@ from fieldcheck.registry.normalize import (
     parse_date,
     split_phones,
 )
-from fieldcheck.registry.reading import Record, RowIssue
+from fieldcheck.registry.reading import HeaderMap, RawRow, Record, RowIssue, iter_records
+
+log = logging.getLogger(__name__)
 
 # Registry status words -> one vocabulary for both bureaus; the raw text is always kept.
 # Checked in order: "吊销（已注销）" is deregistered, "吊销（未注销）" revoked.
@@ -118,6 +122,8 @@ class SourceRow:
     road: str | None
     number: str | None
     reg_status: str | None
+    # raw as JSON text (sorted keys), the text the content hash covers; "" when not made.
+    raw_text: str = ""
 
 
 def _code_issue(row: int, column: str, check: codes.CodeCheck, consequence: str) -> RowIssue:
@@ -319,7 +325,8 @@ def validate_row(
         or "nk:"
         + hashlib.sha1(f"{name_key}|{address.key if address else ''}".encode()).hexdigest()[:24]
     )
-    content_hash = hashlib.sha256(raw_json(values).encode()).hexdigest()
+    raw_text = raw_json(values)
+    content_hash = hashlib.sha256(raw_text.encode()).hexdigest()
     if address is None:
         text = key = town = road = number = None
     else:
@@ -346,85 +353,153 @@ def validate_row(
         road=road,
         number=number,
         reg_status=map_status(get("reg_status_raw")),
+        raw_text=raw_text,
     ), issues
 
 
-Validated = tuple[SourceRow | None, list[RowIssue]]
+# The columns of the staging table, in the order of the lines copy_line writes.
+STAGE_COLUMNS = (
+    "row_number",
+    "source_key",
+    "raw",
+    "fields",
+    "content_hash",
+    "uscc",
+    "tin",
+    "reg_no",
+    "org_code",
+    "name",
+    "name_key",
+    "address",
+    "address_key",
+    "town",
+    "road",
+    "number",
+    "reg_status",
+)
+# What PostgreSQL's COPY text format escapes, and how.
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-def _validate_chunk(
-    chunk: list[Record | RowIssue], bureau: str, labels: dict[str, str]
-) -> list[RowIssue | Validated]:
-    out: list[RowIssue | Validated] = []
-    for item in chunk:
+def copy_line(row: SourceRow) -> str:
+    """The row as one line of COPY text format, in STAGE_COLUMNS order (raw as JSON text)."""
+    texts = [
+        row.source_key,
+        row.raw_text or json.dumps(row.raw, ensure_ascii=False, sort_keys=True),
+        json.dumps(row.fields, ensure_ascii=False),
+        row.content_hash,
+        row.uscc,
+        row.tin,
+        row.reg_no,
+        row.org_code,
+        row.name,
+        row.name_key,
+        row.address,
+        row.address_key,
+        row.town,
+        row.road,
+        row.number,
+        row.reg_status,
+    ]
+    present = [t for t in texts if t is not None]
+    if _COPY_SPECIAL.search("".join(present)):
+        texts = [None if t is None else t.translate(_COPY_ESCAPES) for t in texts]
+    return f"{row.row_number}\t" + "\t".join("\\N" if t is None else t for t in texts) + "\n"
+
+
+class ValidatedChunk(NamedTuple):
+    """A run of rows validated: their staging lines (COPY text) and what was found."""
+
+    copy_text: str
+    issues: list[RowIssue]
+    read: int
+    imported: int
+    rejected: int
+    last_row: int
+
+
+def validate_chunk(
+    rows: list[RawRow], header_map: HeaderMap, bureau: str, labels: dict[str, str]
+) -> ValidatedChunk:
+    """Map, validate and normalise physical rows; the rows that can be imported as COPY text.
+
+    Issues come in row order: those of reading the row, then those of its cells.
+    """
+    lines: list[str] = []
+    issues: list[RowIssue] = []
+    read = imported = rejected = 0
+    for item in iter_records(rows, header_map):
         if isinstance(item, RowIssue):
-            out.append(item)
+            issues.append(item)
+            if item.severity == "error":
+                read += 1
+                rejected += 1
             continue
-        row, issues = validate_row(item, bureau, labels)
-        if row is not None:
-            # The caller holds the raw values already: they are not sent back.
-            row.raw = {}
-        out.append((row, issues))
-    return out
+        read += 1
+        row, row_issues = validate_row(item, bureau, labels)
+        issues.extend(row_issues)
+        if row is None:
+            rejected += 1
+            continue
+        imported += 1
+        lines.append(copy_line(row))
+    last = rows[-1].row_number if rows else 0
+    return ValidatedChunk("".join(lines), issues, read, imported, rejected, last)
 
 
-def validate_rows(
-    records: Iterable[Record | RowIssue],
+def _chunks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
+    items = iter(rows)
+    while chunk := list(islice(items, size)):
+        yield chunk
+
+
+def validate_table(
+    rows: Iterable[RawRow],
+    header_map: HeaderMap,
     bureau: str,
     labels: dict[str, str],
     *,
     workers: int = 0,
-    chunk_size: int = 1000,
-) -> Iterator[RowIssue | Validated]:
-    """validate_row over a stream of records, in order; RowIssue items pass through as they are.
+    chunk_rows: int = 2000,
+) -> Iterator[ValidatedChunk]:
+    """validate_chunk over a file's data rows, chunk by chunk, in order.
 
-    With `workers` > 0, chunks of `chunk_size` rows are validated in that many worker
-    processes while this one goes on reading and loading. Output keeps the input order, and
-    at most two chunks per worker are in flight, so a million-row list is never held in
-    memory. Workers are spawned (not forked): the caller may hold database connections and
-    threads. A list no longer than one chunk is validated here, without starting a process.
+    With `workers` > 0, chunks are validated in that many worker processes while this one
+    goes on reading and loading; at most two chunks per worker are in flight, so a
+    million-row list is never held in memory. Workers come from a fork server (a fresh
+    interpreter that has imported this module): the caller may hold database connections
+    and threads, which a plain fork would copy. As with any multiprocessing, a script that
+    imports lists must keep its work under `if __name__ == "__main__"`: workers import the
+    main module again. Should the workers fail to start, validation goes on in this process.
     """
-    items = iter(records)
-    first = list(islice(items, chunk_size))
-    if workers <= 0 or len(first) < chunk_size:
-        yield from _validate_chunk_here(first, bureau, labels)
-        for item in items:
-            if isinstance(item, RowIssue):
-                yield item
-            else:
-                yield validate_row(item, bureau, labels)
+    chunks = _chunks(rows, chunk_rows)
+    if workers <= 0:
+        for chunk in chunks:
+            yield validate_chunk(chunk, header_map, bureau, labels)
         return
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        pending: deque[tuple[list[Record | RowIssue], Future[list[RowIssue | Validated]]]]
-        pending = deque()
+        pending: deque[tuple[list[RawRow], Future[ValidatedChunk]]] = deque()
         try:
-            chunk = first
-            while chunk:
-                pending.append((chunk, pool.submit(_validate_chunk, chunk, bureau, labels)))
+            for chunk in chunks:
+                pending.append((chunk, pool.submit(validate_chunk, chunk, header_map, bureau,
+                                                   labels)))
                 if len(pending) >= 2 * workers:
-                    yield from _results(*pending.popleft())
-                chunk = list(islice(items, chunk_size))
+                    yield pending.popleft()[1].result()
             while pending:
-                yield from _results(*pending.popleft())
+                yield pending.popleft()[1].result()
+        except BrokenProcessPool:
+            # A worker could not start or died (as when the main module cannot be imported
+            # again): the chunks in flight and the rest are validated here.
+            log.warning("validation workers failed; validating in this process", exc_info=True)
+            for chunk, _ in pending:
+                yield validate_chunk(chunk, header_map, bureau, labels)
+            pending.clear()
+            for chunk in chunks:
+                yield validate_chunk(chunk, header_map, bureau, labels)
         finally:
             # An abandoned import (the consumer stopped) does not wait for rows nobody reads.
             for _, future in pending:
                 future.cancel()
-
-
-def _validate_chunk_here(
-    chunk: list[Record | RowIssue], bureau: str, labels: dict[str, str]
-) -> Iterator[RowIssue | Validated]:
-    for item in chunk:
-        yield item if isinstance(item, RowIssue) else validate_row(item, bureau, labels)
-
-
-def _results(
-    sent: list[Record | RowIssue], future: Future[list[RowIssue | Validated]]
-) -> Iterator[RowIssue | Validated]:
-    for item, result in zip(sent, future.result(), strict=True):
-        if isinstance(result, tuple) and result[0] is not None:
-            assert isinstance(item, Record)
-            result[0].raw = item.values
-        yield result

@@ -336,3 +336,95 @@ def test_an_explicit_column_mapping_reads_unusual_headers(tmp_path, session_fact
         result = run_import_job(session_factory, job, lambda *a, **k: None)
     assert result["rows_imported"] == 1
     assert [(r.uscc, r.name, r.road) for r in records(session)] == [(A, "甲商行", "古山西路")]
+
+
+def _mixed_tax_rows() -> list[list[str]]:
+    tin = "33078419700101001001"
+    return [
+        tax_row(1, A, "永康市古山施秀丽不锈钢制品经营部", "古山镇古山西路30号"),
+        tax_row(2, tin, "永康市古山张三五金经营部", "古山镇古山西路31号"),
+        tax_row(3, "91330784XXXXXXXXX1", "永康市西溪某某厂", "西溪镇溪心路8号"),
+        # Cells that COPY's text format escapes: a tab, a backslash and a line break.
+        tax_row(4, B, "永康市江南\\杨建\t电动工具经营部", "永康市江南街道总部南路14号\n3楼"),
+        tax_row(5, tin, "永康市古山张三五金经营部", "古山镇古山西路31号"),
+        [*tax_row(6, make_uscc("JK90LM12"), "多一格", "古山镇古山西路30号"), "", "extra"],
+        tax_row(7, "", "", "古山镇古山西路30号", owner=""),
+    ]
+
+
+def test_validation_in_worker_processes_matches_validation_in_process(tmp_path, caplog):
+    from fieldcheck.registry.reading import map_headers, open_table
+    from fieldcheck.registry.validation import validate_table
+
+    path = write_tax_csv(tmp_path / "t.csv", _mixed_tax_rows())
+
+    def validated(workers: int) -> list[Any]:
+        table = open_table(path, profile="tax")
+        header_map = map_headers(table.headers, "tax")
+        labels = {f: header_map.header_of(f) for f in header_map.columns}
+        with table:
+            return list(validate_table(table, header_map, "tax", labels, workers=workers,
+                                       chunk_rows=2))
+
+    here, workers = validated(0), validated(2)
+    assert "validation workers failed" not in caplog.text  # the workers did the work
+    assert len(here) == 4  # 7 rows in chunks of 2
+    assert workers == here
+    assert sum(c.read for c in here) == 7
+    assert sum(c.rejected for c in here) == 2  # the row with extra cells and the nameless one
+
+
+def test_a_list_validated_in_worker_processes_lands_whole(
+    tmp_path, session_factory, session, gazetteer, monkeypatch
+):
+    from fieldcheck.registry import service
+
+    monkeypatch.setattr(service, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(service, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(service.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(service.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    path = write_tax_csv(tmp_path / "t.csv", _mixed_tax_rows())
+    job = run_import(session_factory, session, "tax", path)
+    assert (job.result["rows_read"], job.result["rows_imported"]) == (7, 5)
+    rows = records(session)
+    assert [r.row_number for r in rows] == [2, 3, 4, 5, 6]
+    by_row = {r.row_number: r for r in rows}
+    assert by_row[5].name == "永康市江南\\杨建 电动工具经营部"
+    assert by_row[5].raw["name"] == "永康市江南\\杨建\t电动工具经营部"
+    assert by_row[5].address == "永康市江南街道总部南路14号 3楼"
+    # The duplicate registration across two chunks is kept and linked to the same business.
+    assert by_row[6].source_key == f"{by_row[3].source_key}#6"
+    assert by_row[6].business_id == by_row[3].business_id
+    reasons = {
+        (i.row_number, i.severity): i.reason
+        for i in session.scalars(sa.select(ImportIssue).where(
+            ImportIssue.batch_id == job.result["batch_id"]))
+    }
+    assert "same identifier as row 3" in reasons[(6, "warning")]
+    assert "header has 12 columns" in reasons[(7, "error")]
+    assert "row not imported" in reasons[(8, "error")]
+
+
+def test_indexes_dropped_for_a_first_list_are_rebuilt_as_they_were(
+    tmp_path, session_factory, session, gazetteer
+):
+    def indexes() -> list[tuple[str, str]]:
+        return session.execute(sa.text(
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE tablename IN ('source_records', 'businesses') ORDER BY indexname")).all()
+
+    before = indexes()
+    assert len(before) >= 11
+    path = write_tax_csv(tmp_path / "t.csv", [
+        tax_row(1, A, "永康市古山施秀丽不锈钢制品经营部", "古山镇古山西路30号"),
+        tax_row(2, B, "永康市江南杨建电动工具经营部", "永康市江南街道总部南路14号"),
+    ])
+    job = run_import(session_factory, session, "tax", path)
+    assert job.result["added"] == 2
+    assert indexes() == before
+    # Looked up through the rebuilt index, the records are there.
+    session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    assert session.scalar(sa.text(
+        "SELECT count(*) FROM source_records WHERE uscc = :a"), {"a": A}) == 1
+    assert session.scalar(sa.text(
+        "SELECT count(*) FROM businesses WHERE uscc = :a"), {"a": A}) == 1

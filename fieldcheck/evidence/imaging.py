@@ -13,7 +13,7 @@ from typing import Any
 
 import imagehash
 import pillow_heif
-from PIL import ExifTags, Image, ImageFile, ImageOps
+from PIL import ExifTags, Image, ImageFile
 from PIL.TiffImagePlugin import IFDRational
 
 from fieldcheck.errors import ConfigurationError, InvalidImageError
@@ -98,6 +98,45 @@ class PhotoFacts:
     warnings: tuple[str, ...] = ()
 
 
+THUMBNAIL_SIDE = 320
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedPhoto:
+    """An accepted photo's facts and its upright JPEG thumbnail, both from one decode."""
+
+    facts: PhotoFacts
+    thumbnail: bytes
+
+
+def check_photo(
+    data: bytes,
+    *,
+    claimed_type: str | None,
+    max_bytes: int,
+    max_pixels: int,
+    thumbnail_side: int = THUMBNAIL_SIDE,
+    sha256: str | None = None,
+) -> CheckedPhoto:
+    """`inspect_photo` and `make_thumbnail` in one decode, as an upload needs both.
+
+    A JPEG is decoded once at the smallest DCT scale (1/2, 1/4 or 1/8) that still serves
+    the perceptual hash and the thumbnail: libjpeg still reads every coded block, so a
+    truncated or damaged file is refused as surely as by a full decode, at about half its
+    cost. `sha256` is the digest of `data` when the caller has computed it already.
+    """
+    if thumbnail_side < 1:
+        raise ValueError("thumbnail_side must be positive")
+    return _examine(
+        data,
+        claimed_type=claimed_type,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        thumbnail_side=thumbnail_side,
+        sha256=sha256,
+    )
+
+
 def inspect_photo(
     data: bytes, *, claimed_type: str | None, max_bytes: int, max_pixels: int
 ) -> PhotoFacts:
@@ -107,6 +146,26 @@ def inspect_photo(
     raise InvalidImageError whose `details["reason"]` is one of `too_large`,
     `too_many_pixels`, `type_mismatch`, `not_an_image`, `truncated`, `unsupported_type`.
     """
+    checked = _examine(
+        data,
+        claimed_type=claimed_type,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        thumbnail_side=None,
+        sha256=None,
+    )
+    return checked.facts
+
+
+def _examine(
+    data: bytes,
+    *,
+    claimed_type: str | None,
+    max_bytes: int,
+    max_pixels: int,
+    thumbnail_side: int | None,
+    sha256: str | None,
+) -> CheckedPhoto:
     _check_pillow_guards()
     if len(data) > max_bytes:
         raise _refuse(
@@ -120,11 +179,16 @@ def inspect_photo(
 
     image = _open(data, fmt)
     with image:
+        # Limits and sizes are those of the header, before any reduced-scale decode.
         _check_pixels(image, fmt, max_pixels)
+        width, height = image.size
         if fmt == PNG:
             # load() skips the CRCs of the chunks around the pixels; verify() checks them all
             # and leaves its Image unusable, hence the separate object.
             _verify_png(data)
+        if fmt == JPEG:
+            side = max(_PHASH_MIN_SIDE, thumbnail_side or 0)
+            image.draft(None, (side, side))
         _load(image, fmt)
 
         warnings: list[str] = []
@@ -133,13 +197,12 @@ def inspect_photo(
         # HEIF and pillow-heif then resets the tag to 1, keeping the camera's value aside.
         pending = _orientation(exif.get(ExifTags.Base.Orientation), warnings)
         camera = image.info.get("original_orientation", pending) if fmt == HEIF else pending
-        width, height = image.size
         if pending in (5, 6, 7, 8):
             width, height = height, width
         lat, lon, alt = _read_gps(exif, warnings)
         taken_at, offset = _read_taken_at(exif, warnings)
-        return PhotoFacts(
-            sha256=hashlib.sha256(data).hexdigest(),
+        facts = PhotoFacts(
+            sha256=sha256 or hashlib.sha256(data).hexdigest(),
             phash=_phash(image, pending),
             mime_type=mime_type,
             width=width,
@@ -154,9 +217,11 @@ def inspect_photo(
             model=_text(exif.get(ExifTags.Base.Model)),
             warnings=tuple(warnings),
         )
+        thumbnail = b"" if thumbnail_side is None else _thumbnail(image, pending, thumbnail_side)
+    return CheckedPhoto(facts, thumbnail)
 
 
-def make_thumbnail(data: bytes, *, max_side: int = 320) -> bytes:
+def make_thumbnail(data: bytes, *, max_side: int = THUMBNAIL_SIDE) -> bytes:
     """Return an upright JPEG of `data` whose longest side is at most `max_side` pixels."""
     if max_side < 1:
         raise ValueError("max_side must be positive")
@@ -168,11 +233,21 @@ def make_thumbnail(data: bytes, *, max_side: int = 320) -> bytes:
         if fmt == JPEG:
             # libjpeg decodes straight to 1/2, 1/4 or 1/8 scale (never below the box asked
             # for), which makes a 12 MP thumbnail about twice as fast as a full decode.
-            image.draft("RGB", (max_side, max_side))
+            image.draft(None, (max_side, max_side))
         _load(image, fmt)
-        upright = ImageOps.exif_transpose(image)
-    picture = _to_rgb(upright)
+        pending = _orientation(_read_exif(image, []).get(ExifTags.Base.Orientation), [])
+        return _thumbnail(image, pending, max_side)
+
+
+def _thumbnail(image: Image.Image, pending_orientation: int | None, max_side: int) -> bytes:
+    picture = _to_rgb(image)
+    if picture is image:
+        picture = image.copy()  # thumbnail() works in place
     picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    # Turned upright after shrinking: the same picture, a fraction of the pixels to move.
+    transpose = _UPRIGHT.get(pending_orientation or 1)
+    if transpose is not None:
+        picture = picture.transpose(transpose)
     out = io.BytesIO()
     picture.save(out, format="JPEG", quality=82, optimize=True)
     return out.getvalue()

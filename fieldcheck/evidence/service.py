@@ -25,7 +25,7 @@ from fieldcheck.auth.models import User
 from fieldcheck.config import Settings
 from fieldcheck.db import utcnow
 from fieldcheck.errors import ConflictError, InvalidImageError, NotFoundError
-from fieldcheck.evidence.imaging import PhotoFacts, inspect_photo, make_thumbnail
+from fieldcheck.evidence.imaging import PhotoFacts, check_photo
 from fieldcheck.evidence.memory import keep_decoder_memory
 from fieldcheck.evidence.models import Photo, PhotoUpload
 from fieldcheck.evidence.storage import PhotoStorage, key_for
@@ -157,13 +157,15 @@ def _take_in(
         return _own(existing, uploader)
     keep_decoder_memory()
 
-    facts = inspect_photo(
+    # One decode gives the checks, the facts and the thumbnail.
+    checked = check_photo(
         data,
         claimed_type=claimed_type,
         max_bytes=limits.max_bytes,
         max_pixels=limits.max_pixels,
+        sha256=sha256,
     )
-    thumbnail = make_thumbnail(data)
+    facts, thumbnail = checked.facts, checked.thumbnail
     key = key_for(sha256, _SUFFIXES[facts.mime_type])
     thumbnail_key = key_for(sha256, THUMBNAIL_SUFFIX)
     storage.put(key, data, facts.mime_type)

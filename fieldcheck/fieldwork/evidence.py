@@ -23,6 +23,7 @@ from fieldcheck.fieldwork.models import (
     VisitResult,
 )
 from fieldcheck.fieldwork.visits import count_visit_done, late_reason
+from fieldcheck.quality.models import Flag
 from fieldcheck.quality.service import run_checks
 
 log = logging.getLogger(__name__)
@@ -112,31 +113,46 @@ def attach_photo(session: Session, photo: Photo, *, now: datetime | None = None)
         complete_discovery_if_whole(session, discovery, now=now)
 
 
-def complete_result_if_whole(session: Session, result: VisitResult, *, now: datetime) -> None:
-    """Once every photo a result names has arrived, it is done, and so is its visit."""
-    missing = session.scalar(
-        sa.select(sa.func.count())
-        .select_from(ResultPhoto)
-        .where(ResultPhoto.result_id == result.id, ResultPhoto.photo_id.is_(None))
-    )
+def complete_result_if_whole(
+    session: Session,
+    result: VisitResult,
+    *,
+    now: datetime,
+    visit: Visit | None = None,
+    missing: int | None = None,
+) -> list[Flag] | None:
+    """Once every photo a result names has arrived, it is done, and so is its visit.
+
+    Returns the flags the quality checks raised, or None while photos are missing. A
+    caller that holds the visit locked already passes it (`visit`), and one that knows how
+    many named photos are still missing says so (`missing`): each saves a query.
+    """
+    if missing is None:
+        missing = session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ResultPhoto)
+            .where(ResultPhoto.result_id == result.id, ResultPhoto.photo_id.is_(None))
+        )
     if missing:
         result.evidence_pending = True
-        return
+        return None
     result.evidence_pending = False
     result.evidence_complete_at = now
-    run_checks(session, result=result)
+    flags = run_checks(session, result=result)
     if result.late:
-        return
-    visit = session.get(Visit, result.visit_id, with_for_update=True, populate_existing=True)
-    assert visit is not None
+        return flags
+    if visit is None:
+        visit = session.get(Visit, result.visit_id, with_for_update=True, populate_existing=True)
+    assert visit is not None and visit.id == result.visit_id
     # The visit may have been reassigned while the photos were on their way: the result
     # is then late after all, and the visit stays open for its new courier.
     reason = late_reason(session, visit, result.courier_id)
     if reason is not None:
         result.late, result.late_reason = True, reason
         log.info("result %s of visit %s completed late (%s)", result.id, visit.id, reason)
-        return
+        return flags
     count_visit_done(session, visit)
+    return flags
 
 
 def complete_discovery_if_whole(session: Session, discovery: Discovery, *, now: datetime) -> None:

@@ -48,6 +48,7 @@ from fieldcheck.fieldwork.rules import CLOCK_SKEW
 from fieldcheck.fieldwork.visits import LATE_EXPLANATIONS, late_reason
 from fieldcheck.geo.crs import to_wgs84
 from fieldcheck.quality.models import Flag
+from fieldcheck.quality.service import run_checks
 from fieldcheck.registry.models import Business
 from fieldcheck.registry.normalize import normalize_address, normalize_text
 
@@ -183,7 +184,13 @@ def submit_result(
     session.add_all(photos)
     session.flush()
     # Quality checks run when the result is whole, now or when its last photo arrives.
-    complete_result_if_whole(session, result, now=now)
+    flags = complete_result_if_whole(
+        session,
+        result,
+        now=now,
+        visit=visit,
+        missing=sum(1 for p in photos if p.photo_id is None),
+    )
     record_event(
         session,
         action="result.submitted",
@@ -198,7 +205,9 @@ def submit_result(
             "evidence_pending": result.evidence_pending,
         },
     )
-    receipt = _receipt(session, result)
+    # Nothing else can have touched a result this transaction just created: the receipt is
+    # what is in hand, in the order a replay reads it back.
+    receipt = ResultReceipt(result, photos, sorted(flags or [], key=lambda f: f.id))
     session.commit()
     if result.late:
         raise LateResultError(receipt)
@@ -421,6 +430,10 @@ def amend_result(
             created_at=now,
         )
     )
+    # The flags must describe the result as amended (a required photo depends on the
+    # outcome, for one); a result still waiting for photos is checked when they arrive.
+    if not result.evidence_pending:
+        run_checks(session, result=result)
     record_event(
         session,
         action="result.amended",
@@ -429,8 +442,9 @@ def amend_result(
         object_id=result.id,
         details={"version": result.version, "fields": sorted(amendment.changes)},
     )
+    receipt = _receipt(session, result)
     session.commit()
-    return _receipt(session, result)
+    return receipt
 
 
 def _amended_values(amendment: ResultAmendmentRequest) -> dict[str, Any]:

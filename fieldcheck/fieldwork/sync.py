@@ -272,28 +272,27 @@ def pull_changes(
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
-    # Two statements per page, written out and bound rather than built per call: when a
+    # One statement per page, written out and bound rather than built per call: when a
     # whole team syncs at 8 a.m., building the query cost more than running it.
-    found = session.execute(_COURIER_HEAD, {"user_id": courier_user.id}).first()
-    if found is None or courier_user.role != "courier":
+    rows = session.execute(
+        _PAGE, {"user_id": courier_user.id, "after": after or 0, "limit": limit + 1}
+    ).all()
+    if not rows or courier_user.role != "courier":
         raise not_a_courier(courier_user)
-    courier_id, head = found
-    reset = False
-    if after and (head is None or after > head):
+    courier_id, head = rows[0].me, rows[0].head
+    reset = bool(after) and (head is None or after > head)
+    if reset:
         log.warning(
             "sync cursor %s of courier %s is beyond its feed; starting over", after, courier_id
         )
-        after, reset = None, True
-    rows = session.execute(
-        _PAGE,
-        {"courier_id": courier_id, "after": after or 0, "first": not after, "limit": limit + 1},
-    ).all()
+        after = None
+    if rows[0].visit_id is None:  # the courier's row alone: nothing after the cursor
+        return SyncPage([], after or 0, False, reset)
     has_more = len(rows) > limit
     rows = rows[:limit]
-    if not rows:
-        return SyncPage([], after or 0, False, reset)
+    required: dict[tuple[int, str], tuple[str, ...]] = {}
     items = [
-        _item(row)
+        _item(row, required)
         # Whatever an entry says, a visit that is not this courier's now goes out as
         # withdrawn: a code path that forgot record_visit_change must not leak it.
         if not row.withdrawn and row.courier_id == courier_id and row.state in SHOWN_STATES
@@ -303,43 +302,51 @@ def pull_changes(
     return SyncPage(items, rows[-1].seq, has_more, reset)
 
 
-_COURIER_HEAD = sa.text("""
-    SELECT c.id, h.seq
-    FROM couriers c LEFT JOIN sync_heads h ON h.courier_id = c.id
-    WHERE c.user_id = :user_id
-""")
-
-# One page of a feed with what the phone needs of each visit. The business's current
-# records in the bureaus' lists come as JSON built by the database, and the operator's ID
-# number is deliberately not among their fields.
+# One page of a courier's feed with what the phone needs of each visit, after the
+# courier's own row (`me`, `head`), which comes alone when nothing follows the cursor. A
+# cursor beyond the feed's head (a restored database) starts the feed over. The business's
+# current records in the bureaus' lists come as JSON built by the database, and the
+# operator's ID number is deliberately not among their fields.
 _PAGE = sa.text("""
-    SELECT e.visit_id, e.seq, e.withdrawn,
-           v.courier_id, v.campaign_id, v.state, v.kind, v.planned_day, v.route_order,
-           v.coarse_location, c.rules,
-           b.id AS business_id, b.origin, b.name, b.address, b.town, b.uscc,
-           b.location_precision, ST_X(b.location) AS lon, ST_Y(b.location) AS lat,
-           (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                       'bureau', r.bureau, 'name', r.name, 'uscc', r.uscc, 'tin', r.tin,
-                       'reg_no', r.reg_no, 'address', r.address,
-                       'operator', r.raw ->> 'legal_rep_name', 'phones', r.fields -> 'phones',
-                       'status', r.reg_status, 'status_raw', r.raw ->> 'reg_status_raw',
-                       'established_on', r.fields ->> 'established_on')
-                       ORDER BY r.bureau DESC, r.id), '[]'::jsonb)
-            FROM source_records r
-            WHERE r.business_id = b.id AND r.is_current) AS registered
-    FROM sync_entries e
-    JOIN visits v ON v.id = e.visit_id
-    JOIN campaigns c ON c.id = v.campaign_id
-    JOIN businesses b ON b.id = v.business_id
-    WHERE e.courier_id = :courier_id AND e.seq > :after
-      -- a new phone needs no tombstones of visits it never had
-      AND NOT (:first AND e.withdrawn)
-    ORDER BY e.seq
-    LIMIT :limit
+    WITH me AS (
+        SELECT c.id AS me, h.seq AS head,
+               CASE WHEN :after > 0 AND (h.seq IS NULL OR :after > h.seq) THEN 0
+                    ELSE :after END AS after
+        FROM couriers c LEFT JOIN sync_heads h ON h.courier_id = c.id
+        WHERE c.user_id = :user_id
+    )
+    SELECT me.me, me.head, p.*
+    FROM me LEFT JOIN LATERAL (
+        SELECT e.visit_id, e.seq, e.withdrawn,
+               v.courier_id, v.campaign_id, v.state, v.kind, v.planned_day, v.route_order,
+               v.coarse_location, c.rules -> 'required_photos' AS required_photos,
+               b.id AS business_id, b.origin, b.name, b.address, b.town, b.uscc,
+               b.location_precision, ST_X(b.location) AS lon, ST_Y(b.location) AS lat,
+               (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                           'bureau', r.bureau, 'name', r.name, 'uscc', r.uscc, 'tin', r.tin,
+                           'reg_no', r.reg_no, 'address', r.address,
+                           'operator', r.raw ->> 'legal_rep_name',
+                           'phones', r.fields -> 'phones',
+                           'status', r.reg_status, 'status_raw', r.raw ->> 'reg_status_raw',
+                           'established_on', r.fields ->> 'established_on')
+                           ORDER BY r.bureau DESC, r.id), '[]'::jsonb)
+                FROM source_records r
+                WHERE r.business_id = b.id AND r.is_current) AS registered
+        FROM sync_entries e
+        JOIN visits v ON v.id = e.visit_id
+        JOIN campaigns c ON c.id = v.campaign_id
+        JOIN businesses b ON b.id = v.business_id
+        WHERE e.courier_id = me.me AND e.seq > me.after
+          -- a new phone needs no tombstones of visits it never had
+          AND NOT (me.after = 0 AND e.withdrawn)
+        ORDER BY e.seq
+        LIMIT :limit
+    ) p ON true
+    ORDER BY p.seq
 """)
 
 
-def _item(row: Any) -> FeedItem:
+def _item(row: Any, required: dict[tuple[int, str], tuple[str, ...]]) -> FeedItem:
     # Stored points are WGS-84 already; the GCJ-02 copy is for the Chinese map SDKs.
     gcj = wgs84_to_gcj02(row.lon, row.lat) if row.lon is not None else (None, None)
     business = BusinessSnapshot(
@@ -364,10 +371,18 @@ def _item(row: Any) -> FeedItem:
         planned_day=row.planned_day,
         route_order=row.route_order,
         coarse_location=row.coarse_location,
-        required_photo_kinds=required_photo_kinds(row.rules, row.kind),
+        required_photo_kinds=_required(required, row),
         business=business,
     )
     return FeedItem(row.visit_id, False, visit)
+
+
+def _required(known: dict[tuple[int, str], tuple[str, ...]], row: Any) -> tuple[str, ...]:
+    # A page holds a campaign or two: their rules are read once, not once per visit.
+    key = (row.campaign_id, row.kind)
+    if key not in known:
+        known[key] = required_photo_kinds({"required_photos": row.required_photos}, row.kind)
+    return known[key]
 
 
 def _round(value: float | None) -> float | None:

@@ -442,22 +442,23 @@ def check_travel_speed(session: Session, facts: ResultFacts,
     if not facts.has_position:
         return []
     assert facts.lon is not None and facts.lat is not None
-    neighbours = []
-    for before in (True, False):
-        order = (sa.text("captured_at DESC, id DESC") if before
-                 else sa.text("captured_at ASC, id ASC"))
-        row = session.execute(
-            sa.text(f"""
-            SELECT id, captured_at, accuracy_m, ST_X(position) AS lon, ST_Y(position) AS lat
-            FROM visit_results
-            WHERE courier_id = :courier AND id <> :result AND position IS NOT NULL
-              AND captured_at {'<=' if before else '>='} :at
-            ORDER BY {order} LIMIT 1
-        """),
-            {"courier": facts.courier_id, "result": facts.result_id, "at": facts.captured_at},
-        ).first()
-        if row is not None:
-            neighbours.append(row)
+    # The neighbour just before and the one just after, in one statement.
+    neighbours = session.execute(
+        sa.text("""
+        (SELECT id, captured_at, accuracy_m, ST_X(position) AS lon, ST_Y(position) AS lat
+         FROM visit_results
+         WHERE courier_id = :courier AND id <> :result AND position IS NOT NULL
+           AND captured_at <= :at
+         ORDER BY captured_at DESC, id DESC LIMIT 1)
+        UNION ALL
+        (SELECT id, captured_at, accuracy_m, ST_X(position) AS lon, ST_Y(position) AS lat
+         FROM visit_results
+         WHERE courier_id = :courier AND id <> :result AND position IS NOT NULL
+           AND captured_at >= :at
+         ORDER BY captured_at ASC, id ASC LIMIT 1)
+    """),
+        {"courier": facts.courier_id, "result": facts.result_id, "at": facts.captured_at},
+    ).all()
     worst: tuple[float, Any, float] | None = None
     for row in neighbours:
         distance = metres(facts.lon, facts.lat, row.lon, row.lat)

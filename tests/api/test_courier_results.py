@@ -9,15 +9,16 @@ import pytest
 import sqlalchemy as sa
 from geoalchemy2.shape import to_shape
 
-from fieldcheck.dispatch.models import Visit
+from fieldcheck.dispatch.models import Campaign, Visit
 from fieldcheck.fieldwork.models import VisitResult
 from fieldcheck.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from fieldcheck.quality.models import Flag
 from tests.builders import (
     auth,
     change_visit,
     courier_user,
     make_courier,
-    make_user,
+    make_supervisor,
     make_visit,
 )
 from tests.photos import jpeg, new_id, result_body, sha256
@@ -491,8 +492,9 @@ def test_amendment_that_changes_nothing_returns_422(client, headers, visit):
 
 
 @pytest.fixture
-def supervisor(session):
-    return auth(make_user(session, role="supervisor", password=None))
+def supervisor(session, visit):
+    """A supervisor who reviews the campaign of `visit`."""
+    return auth(make_supervisor(session, campaigns=(session.get(Campaign, visit.campaign_id),)))
 
 
 def test_supervisor_lists_late_results(client, session, courier, headers, visit, supervisor):
@@ -522,3 +524,60 @@ def test_supervisor_lists_results_waiting_for_photos(
 
 def test_couriers_cannot_list_results_for_review(client, headers):
     assert client.get("/api/v1/supervisor/results", headers=headers).status_code == 403
+
+
+def flag_kinds(response):
+    return sorted(flag["kind"] for flag in response.json["flags"])
+
+
+def test_amendment_runs_the_checks_again_on_the_amended_result(client, session, headers, visit):
+    photos = [("storefront", jpeg()), ("doorplate", jpeg())]
+    for _, data in photos:
+        upload(client, headers, data)
+    body = result_body(visit.id, photos=photos)
+    submitted = submit(client, headers, body)
+    assert "photo_missing" not in flag_kinds(submitted)
+
+    # An operating_changed result needs a photo of the licence as well.
+    changed = amend(
+        client,
+        headers,
+        body["submission_id"],
+        base_version=1,
+        outcome="operating_changed",
+        corrections={"name": "永康市新名字五金店"},
+    )
+    back = amend(client, headers, body["submission_id"], base_version=2, outcome="operating")
+
+    assert "photo_missing" in flag_kinds(changed)
+    missing = next(f for f in changed.json["flags"] if f["kind"] == "photo_missing")
+    assert (missing["measured"], missing["unit"]) == (1, "photos")
+    assert "photo_missing" not in flag_kinds(back)
+    stored = session.scalars(
+        sa.select(Flag.kind).where(Flag.result_id == submitted.json["id"])
+    ).all()
+    assert "photo_missing" not in stored
+
+
+def test_amended_result_waiting_for_photos_is_checked_as_amended_when_they_arrive(
+    client, session, headers, visit
+):
+    photos = [("storefront", jpeg()), ("doorplate", jpeg())]
+    body = result_body(visit.id, photos=photos)
+    submit(client, headers, body)
+    amended = amend(
+        client,
+        headers,
+        body["submission_id"],
+        base_version=1,
+        outcome="operating_changed",
+        corrections={"phone": "13911112222"},
+    )
+    assert (amended.json["status"], amended.json["flags"]) == ("evidence_pending", [])
+
+    for _, data in photos:
+        upload(client, headers, data)
+
+    read = client.get(f"{URL}/{body['submission_id']}", headers=headers)
+    assert read.json["status"] == "done"
+    assert "photo_missing" in flag_kinds(read)

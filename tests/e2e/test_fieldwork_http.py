@@ -7,6 +7,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,8 @@ from api.app import create_app
 from fieldcheck.config import Settings
 from fieldcheck.db import make_engine, make_session_factory
 from fieldcheck.evidence.models import Photo
-from fieldcheck.fieldwork.models import VisitResult
+from fieldcheck.fieldwork.models import Discovery, VisitResult
+from fieldcheck.registry.models import Business
 from tests.builders import TEST_SECRET, auth, courier_user, make_courier, make_visit
 from tests.photos import jpeg, result_body, sha256
 
@@ -214,3 +216,64 @@ def test_upload_cut_off_half_way_stores_nothing_and_the_resend_succeeds(server, 
 
     assert kept_before == 0
     assert (resent.status_code, resent.json()["sha256"]) == (201, sha256(data))
+
+
+def post_at_once(url: str, headers: dict[str, str], body: dict, times: int) -> list:
+    """The same POST sent `times` times at the same moment (a phone retrying eagerly)."""
+    barrier = threading.Barrier(times)
+    answers: list = [None] * times
+
+    def send(i: int) -> None:
+        barrier.wait()
+        answers[i] = requests.post(url, json=body, headers=headers, timeout=30)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_discovery_sent_at_once_with_one_idempotency_key_is_stored_once(server, phone):
+    key = str(uuid.uuid4())
+    body = {
+        "name": "无名早餐店",
+        "address": "永康市西城街道城西新区9号",
+        "captured_at": "2026-11-28T07:30:00+08:00",
+        "position": {"lon": 120.01, "lat": 28.88, "accuracy_m": 9},
+    }
+
+    answers = post_at_once(
+        f"{server.base}/api/v1/courier/discoveries",
+        {**phone.headers, "Idempotency-Key": key},
+        body,
+        times=4,
+    )
+
+    assert [a.status_code for a in answers] == [201] * 4
+    assert all(a.json() == answers[0].json() for a in answers)
+    stored = sa.select(sa.func.count()).select_from(Discovery).where(Discovery.client_id == key)
+    businesses = (
+        sa.select(sa.func.count()).select_from(Business).where(Business.name == "无名早餐店")
+    )
+    assert (count(server, stored), count(server, businesses)) == (1, 1)
+
+
+def test_result_sent_at_once_with_one_idempotency_key_is_stored_once(server, phone):
+    key = str(uuid.uuid4())
+    body = result_body(phone.visit_ids[0])
+    del body["submission_id"]
+
+    answers = post_at_once(
+        f"{server.base}/api/v1/courier/results",
+        {**phone.headers, "Idempotency-Key": key},
+        body,
+        times=4,
+    )
+
+    assert [a.status_code for a in answers] == [201] * 4
+    assert all(a.json() == answers[0].json() for a in answers)
+    assert answers[0].json()["submission_id"] == key
+    stored = sa.select(sa.func.count()).select_from(VisitResult).where(VisitResult.client_id == key)
+    assert count(server, stored) == 1

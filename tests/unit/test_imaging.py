@@ -16,7 +16,7 @@ from PIL import ExifTags, Image, ImageDraw, ImageFile
 from PIL.TiffImagePlugin import IFDRational
 
 from fieldcheck.errors import ConfigurationError, InvalidImageError
-from fieldcheck.evidence.imaging import PhotoFacts, inspect_photo, make_thumbnail
+from fieldcheck.evidence.imaging import PhotoFacts, check_photo, inspect_photo, make_thumbnail
 
 GPS = ExifTags.GPS
 BASE = ExifTags.Base
@@ -639,3 +639,82 @@ def test_make_thumbnail_refuses_truncated_jpeg() -> None:
         make_thumbnail(data[: len(data) // 2])
 
     assert reason_of(excinfo) == "truncated"
+
+
+# --- one decode for an upload -------------------------------------------------------------
+
+
+def full_decode_phash(data: bytes) -> str:
+    """The perceptual hash of every pixel, decoded at full size with plain Pillow."""
+    with Image.open(io.BytesIO(data)) as image:
+        return str(imagehash.phash(image.convert("L")))
+
+
+def test_check_photo_gives_the_facts_of_inspect_photo_and_an_upright_thumbnail() -> None:
+    stored = picture(seed=5, size=(4000, 3000))
+    exif = gps_exif()
+    exif[BASE.Orientation] = 6
+    data = encode(stored, exif=exif)
+
+    checked = check_photo(data, claimed_type="image/jpeg", **LIMITS)
+    thumbnail = Image.open(io.BytesIO(checked.thumbnail))
+
+    assert checked.facts == inspect_photo(data, claimed_type="image/jpeg", **LIMITS)
+    # Sizes are the photo's own, upright, not those of the reduced decode.
+    assert (checked.facts.width, checked.facts.height) == (3000, 4000)
+    assert (checked.facts.exif_lat, checked.facts.orientation) == (
+        pytest.approx(28.91),
+        6,
+    )
+    assert (thumbnail.format, thumbnail.mode, thumbnail.size) == ("JPEG", "RGB", (240, 320))
+    assert checked.thumbnail == make_thumbnail(data)
+
+
+def test_check_photo_of_a_large_jpeg_hashes_like_a_full_decode() -> None:
+    data = encode(picture(seed=11, size=(4000, 3000)), quality=90)
+
+    checked = check_photo(data, claimed_type=None, **LIMITS)
+
+    assert phash_distance(checked.facts.phash, full_decode_phash(data)) <= 4
+
+
+def test_check_photo_takes_the_sha256_the_caller_computed() -> None:
+    data = encode(picture())
+    digest = hashlib.sha256(data).hexdigest()
+
+    assert check_photo(data, claimed_type=None, sha256=digest, **LIMITS).facts.sha256 == digest
+
+
+@pytest.mark.parametrize("cut", [0.3, 0.6, 0.95])
+def test_check_photo_refuses_a_large_jpeg_cut_short_despite_the_reduced_decode(
+    cut: float,
+) -> None:
+    data = encode(picture(seed=2, size=(4000, 3000)))
+
+    with pytest.raises(InvalidImageError) as excinfo:
+        check_photo(data[: int(len(data) * cut)], claimed_type="image/jpeg", **LIMITS)
+
+    assert reason_of(excinfo) == "truncated"
+
+
+def test_check_photo_refuses_more_pixels_than_max_pixels_before_decoding() -> None:
+    data = encode(picture(size=(4000, 3000)))
+
+    with pytest.raises(InvalidImageError) as excinfo:
+        check_photo(data, claimed_type=None, max_bytes=LIMITS["max_bytes"], max_pixels=10_000_000)
+
+    assert excinfo.value.details == {
+        "reason": "too_many_pixels",
+        "width": 4000,
+        "height": 3000,
+        "max_pixels": 10_000_000,
+    }
+
+
+def test_check_photo_of_png_and_heic_gives_a_jpeg_thumbnail() -> None:
+    for data in (encode(picture(size=(640, 480)), "PNG"), heic(picture(size=(640, 480)))):
+        checked = check_photo(data, claimed_type=None, **LIMITS)
+
+        thumbnail = Image.open(io.BytesIO(checked.thumbnail))
+        assert (thumbnail.format, thumbnail.size) == ("JPEG", (320, 240))
+        assert (checked.facts.width, checked.facts.height) == (640, 480)

@@ -8,9 +8,17 @@ from typing import Any
 
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from api.errors import problem_response, register_error_handlers
-from api.extensions import Api, Services, close_db_session
+from api.extensions import (
+    Api,
+    Services,
+    TextConverter,
+    close_db_session,
+    id_converter_schema,
+    refuse_ids_out_of_range,
+)
 from fieldcheck.auth.ratelimit import make_rate_limiter
 from fieldcheck.config import Settings
 from fieldcheck.db import make_engine, make_session_factory
@@ -36,7 +44,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: settings from the environment, then `config` (a test's or a command's)."""
     config = dict(config or {})
     settings = _settings_from(config)
-    app = Flask("fieldcheck")
+    # No static files: every route is the API's, and in its OpenAPI document.
+    app = Flask("fieldcheck", static_folder=None)
+    app.url_map.converters["string"] = app.url_map.converters["default"] = TextConverter
     app.config.update(
         API_TITLE="fieldcheck",
         API_VERSION="v1",
@@ -70,8 +80,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         limiter=make_rate_limiter(
             settings.redis_url, config.get("RATE_LIMIT_PREFIX", "fieldcheck:rl:")
         ),
-        storage=storage_from_url(settings.photo_storage_url,
-                                 s3_endpoint_url=settings.s3_endpoint_url),
+        storage=storage_from_url(
+            settings.photo_storage_url,
+            s3_endpoint_url=settings.s3_endpoint_url,
+            s3_connect_timeout=settings.s3_connect_timeout_s,
+            s3_read_timeout=settings.s3_read_timeout_s,
+            s3_max_attempts=settings.s3_max_attempts,
+        ),
         jobs=make_runner(settings.redis_url, engine, config.get("JOB_QUEUE", "fieldcheck")),
     )
     app.teardown_appcontext(close_db_session)
@@ -79,6 +94,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
 
     api = Api(app)
+    api.register_converter(IntegerConverter, id_converter_schema)
+    app.url_value_preprocessor(refuse_ids_out_of_range)
     register_error_handlers(app)
 
     @app.before_request

@@ -6,11 +6,13 @@ import logging
 from typing import Any
 
 import marshmallow as ma
+import psycopg
+import redis.exceptions
+import sqlalchemy.exc
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
 from fieldcheck import errors as domain
-from fieldcheck.evidence.storage import StorageUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +22,7 @@ PROBLEM_MIMETYPE = "application/problem+json"
 # Domain exception -> HTTP status; the most specific class listed first wins.
 STATUS_BY_ERROR: list[tuple[type[domain.FieldcheckError], int]] = [
     (domain.RateLimitedError, 429),
-    (StorageUnavailableError, 503),
+    (domain.ServiceUnavailableError, 503),
     (domain.AuthenticationError, 401),
     (domain.PermissionDeniedError, 403),
     (domain.NotFoundError, 404),
@@ -42,6 +44,13 @@ TITLES = {
     429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
+}
+# Titles of the 503s, by code: which part of the system is down.
+UNAVAILABLE_TITLES = {
+    "database_unavailable": "Database unavailable",
+    "storage_unavailable": "Photo storage unavailable",
+    "queue_unavailable": "Job queue unavailable",
+    "redis_unavailable": "Shared state unavailable",
 }
 
 
@@ -67,7 +76,7 @@ def problem_response(
 ) -> Response:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
-        "title": TITLES.get(status, "Error"),
+        "title": UNAVAILABLE_TITLES.get(code) or TITLES.get(status, "Error"),
         "status": status,
         "code": code,
     }
@@ -128,6 +137,12 @@ def domain_error_response(error: domain.FieldcheckError) -> Response:
     if errors is not None and not any(isinstance(v, dict) for v in errors.values()):
         errors = {"json": errors}
     extra = {k: v for k, v in error.details.items() if k != "retry_after"} or None
+    if isinstance(error, domain.ServiceUnavailableError):
+        # Retryable, and the message says which store failed (never a host, path or query).
+        log.warning("request failed, retryable: %s", error, exc_info=error.__cause__)
+        return problem_response(
+            status, code=error.code, detail=error.message, headers=headers, extra=extra
+        )
     if status >= 500:
         log.error("request failed: %s", error)
         return problem_response(
@@ -141,7 +156,40 @@ def domain_error_response(error: domain.FieldcheckError) -> Response:
     )
 
 
+class RedisUnavailableError(domain.ServiceUnavailableError):
+    """Redis (the login rate limiter's counters, the job queue) cannot be reached."""
+
+    code = "redis_unavailable"
+    default_message = (
+        "The server's shared state (Redis) cannot be reached; nothing was done. Try again later."
+    )
+    default_retry_after = 10
+
+
+def unavailable(error: Exception) -> domain.ServiceUnavailableError | None:
+    """The retryable 503 an infrastructure fault stands for, or None if it is not one.
+
+    The database unreachable or its connection cut (the request's transaction is rolled
+    back, unless the cut came during its COMMIT), and Redis unreachable (the job queue, the
+    login rate limiter).
+    """
+    if isinstance(error, sqlalchemy.exc.DBAPIError):
+        if error.connection_invalidated or isinstance(error, sqlalchemy.exc.OperationalError):
+            return domain.DatabaseUnavailableError()
+        return None
+    if isinstance(error, sqlalchemy.exc.TimeoutError | psycopg.OperationalError):
+        # All pooled connections busy; or psycopg used directly, without SQLAlchemy.
+        return domain.DatabaseUnavailableError()
+    if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return RedisUnavailableError()
+    return None
+
+
 def unexpected_error_response(error: Exception) -> Response:
+    fault = unavailable(error)
+    if fault is not None:
+        fault.__cause__ = error
+        return domain_error_response(fault)
     log.exception("request failed")
     return problem_response(
         500, code="internal", detail="The server could not complete the request."

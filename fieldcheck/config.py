@@ -43,6 +43,13 @@ class Settings:
     max_photo_pixels: int = 50_000_000
     # Behind one trusted reverse proxy: take the client address from X-Forwarded-For.
     behind_proxy: bool = False
+    # How long one S3 call may wait on a slow or dead bucket before the client gets a 503.
+    s3_connect_timeout_s: float = 3.0
+    s3_read_timeout_s: float = 15.0
+    s3_max_attempts: int = 3
+    # A running job touches its row this often; one silent for job_stale_after_s lost its worker.
+    job_heartbeat_s: float = 10.0
+    job_stale_after_s: float = 60.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -62,6 +69,16 @@ class Settings:
                 values[name] = env[var]
         if env.get("FIELDCHECK_BEHIND_PROXY", "").lower() in ("1", "true", "yes"):
             values["behind_proxy"] = True
+        numbers = {
+            "s3_connect_timeout_s": ("FIELDCHECK_S3_CONNECT_TIMEOUT_S", float),
+            "s3_read_timeout_s": ("FIELDCHECK_S3_READ_TIMEOUT_S", float),
+            "s3_max_attempts": ("FIELDCHECK_S3_MAX_ATTEMPTS", int),
+            "job_heartbeat_s": ("FIELDCHECK_JOB_HEARTBEAT_S", float),
+            "job_stale_after_s": ("FIELDCHECK_JOB_STALE_AFTER_S", float),
+        }
+        for name, (var, kind) in numbers.items():
+            if env.get(var):
+                values[name] = _positive(var, env[var], kind)
         if env.get("FIELDCHECK_INSTANCE_DIR"):
             values["instance_dir"] = Path(env["FIELDCHECK_INSTANCE_DIR"])
         values.update(overrides)
@@ -69,6 +86,14 @@ class Settings:
         if settings.mode not in MODES:
             raise ConfigurationError(
                 f"FIELDCHECK_MODE must be one of {', '.join(MODES)}, not {settings.mode!r}"
+            )
+        if settings.job_heartbeat_s > 20:
+            # Readers that are not given the stale limit take a job silent for 60 s as dead.
+            raise ConfigurationError("FIELDCHECK_JOB_HEARTBEAT_S must be at most 20 seconds")
+        if settings.job_stale_after_s < 3 * settings.job_heartbeat_s:
+            raise ConfigurationError(
+                "FIELDCHECK_JOB_STALE_AFTER_S must be at least three times "
+                "FIELDCHECK_JOB_HEARTBEAT_S, or live jobs would be taken for dead ones"
             )
         if settings.secret_key is None and settings.mode != "production":
             settings = replace(settings, secret_key=DEV_SECRET_KEY)
@@ -95,3 +120,14 @@ class Settings:
     @property
     def photo_storage_url(self) -> str:
         return self.storage_url or str(self.instance_dir / "photos")
+
+
+def _positive(var: str, text: str, kind: type[float] | type[int]) -> float | int:
+    try:
+        value = kind(text)
+    except ValueError:
+        value = 0
+    if not 0 < value < float("inf"):  # also refuses nan
+        noun = "a whole number" if kind is int else "a number"
+        raise ConfigurationError(f"{var} must be {noun} above 0, not {text!r}")
+    return value

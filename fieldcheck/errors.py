@@ -82,3 +82,55 @@ class InvalidImageError(ValidationError):
 
 class ConfigurationError(FieldcheckError):
     code = "configuration"
+
+
+class ServiceUnavailableError(FieldcheckError):
+    """A store the request needs is down, cut off or full for now; the same request sent
+    again after `retry_after` seconds may succeed. `reason` says what kind of fault."""
+
+    code = "unavailable"
+    default_message = "A service the server needs is unavailable; try again later."
+    default_retry_after = 30
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        retry_after = self.default_retry_after if retry_after is None else retry_after
+        details: dict[str, Any] = {"retry_after": retry_after}
+        if reason is not None:
+            details["reason"] = reason
+        super().__init__(message or self.default_message, details=details)
+        self.retry_after = retry_after
+        self.reason = reason
+
+
+class DatabaseUnavailableError(ServiceUnavailableError):
+    """The database cannot be reached, or the connection broke during the request."""
+
+    code = "database_unavailable"
+    # A connection cut during COMMIT may leave the work done: the client resends, and the
+    # idempotent requests (client ids, Idempotency-Key) answer with what was stored.
+    default_message = (
+        "The database could not be reached or the connection broke before the request was "
+        "done. Send it again later."
+    )
+    default_retry_after = 5
+
+
+class StorageUnavailableError(ServiceUnavailableError):
+    """The photo store cannot be reached, answered with an error, timed out or is full."""
+
+    code = "storage_unavailable"
+    default_message = "Photo storage is unavailable; the photo was not kept. Try again later."
+
+
+class QueueUnavailableError(ServiceUnavailableError):
+    """The job queue (Redis) cannot be reached; the job was not started."""
+
+    code = "queue_unavailable"
+    default_message = "The job queue cannot be reached; nothing was started. Try again later."
+    default_retry_after = 10

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -15,9 +16,27 @@ from urllib.parse import unquote, urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from fieldcheck.errors import ConfigurationError, FieldcheckError, NotFoundError
+from fieldcheck.errors import ConfigurationError, NotFoundError, StorageUnavailableError
+
+__all__ = [
+    "LocalStorage",
+    "PhotoStorage",
+    "S3Storage",
+    "StorageUnavailableError",
+    "check_key",
+    "key_for",
+    "make_s3_client",
+    "storage_from_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +47,6 @@ _MAX_KEY_LENGTH = 512
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SUFFIX = re.compile(r"[A-Za-z0-9._-]{0,32}")
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # the longest a SigV4 signature may live
-
-
-class StorageUnavailableError(FieldcheckError):
-    """The photo store cannot be reached or written now; the client should retry later."""
-
-    code = "storage_unavailable"
-
-    def __init__(
-        self,
-        message: str = "Photo storage is unavailable; try again later.",
-        *,
-        retry_after: int = 30,
-    ) -> None:
-        super().__init__(message, details={"retry_after": retry_after})
-        self.retry_after = retry_after
 
 
 @runtime_checkable
@@ -91,11 +95,20 @@ def check_key(key: str) -> str:
     return key
 
 
-def storage_from_url(url: str, *, s3_endpoint_url: str | None = None) -> PhotoStorage:
+def storage_from_url(
+    url: str,
+    *,
+    s3_endpoint_url: str | None = None,
+    s3_connect_timeout: float = 3.0,
+    s3_read_timeout: float = 15.0,
+    s3_max_attempts: int = 3,
+) -> PhotoStorage:
     """Build the store a URL names: `file:///path`, a plain path, or `s3://bucket/prefix`.
 
-    `s3_endpoint_url` points S3 at a compatible service (MinIO, Aliyun OSS). Call this once
-    per process and share the result: the S3 store holds the process's one boto3 client.
+    `s3_endpoint_url` points S3 at a compatible service (MinIO, Aliyun OSS); the timeouts
+    (seconds) and the attempts per call bound how long a request waits on a slow or dead
+    bucket. Call this once per process and share the result: the S3 store holds the
+    process's one boto3 client.
     """
     text = url.strip()
     if not text:
@@ -107,7 +120,14 @@ def storage_from_url(url: str, *, s3_endpoint_url: str | None = None) -> PhotoSt
             raise ConfigurationError(
                 f"Photo storage URL {url!r} must look like s3://bucket or s3://bucket/prefix."
             )
-        return S3Storage(parts.netloc, parts.path.strip("/"), endpoint_url=s3_endpoint_url)
+        return S3Storage(
+            parts.netloc,
+            parts.path.strip("/"),
+            endpoint_url=s3_endpoint_url,
+            connect_timeout=s3_connect_timeout,
+            read_timeout=s3_read_timeout,
+            max_attempts=s3_max_attempts,
+        )
     if scheme == "file":
         path = unquote(parts.path)
         if parts.netloc not in ("", "localhost") or not path:
@@ -350,7 +370,37 @@ def _fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+# errno -> (reason, what the client is told) for local faults an operator must fix.
+_LOCAL_FAULTS = {
+    errno.ENOSPC: ("full", "The photo store is full."),
+    errno.EDQUOT: ("full", "The photo store is full."),
+    errno.EROFS: ("read_only", "The photo store is read-only for now."),
+}
+_THROTTLED = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout"}
+
+
 def _unavailable(action: str, key: str, exc: Exception) -> StorageUnavailableError:
-    # The cause stays in the log and in __cause__; the client only learns to come back later.
-    log.warning("Photo storage failed to %s %s: %s", action, key, exc)
-    return StorageUnavailableError()
+    """The retryable error a client sees for a storage fault; the cause stays in the log
+    and in `__cause__` (the client learns the kind of fault, not the server's internals)."""
+    reason, what = _classify(exc)
+    level = logging.ERROR if reason in ("full", "read_only", "refused") else logging.WARNING
+    log.log(level, "Photo storage failed to %s %s (%s): %s", action, key, reason, exc)
+    kept = " The photo was not kept." if action == "write" else ""
+    return StorageUnavailableError(f"{what}{kept} Try again later.", reason=reason)
+
+
+def _classify(exc: Exception) -> tuple[str, str]:
+    """(reason, what happened) of a storage fault."""
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError):
+        return "timeout", "Photo storage did not answer in time."
+    if isinstance(exc, BotoConnectionError | ConnectionClosedError):
+        return "unreachable", "Photo storage cannot be reached."
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if status >= 500 or exc.response.get("Error", {}).get("Code") in _THROTTLED:
+            return "error", "Photo storage answered with an error."
+        # Access denied, no such bucket: a setup an operator must fix.
+        return "refused", "Photo storage refused the request."
+    if isinstance(exc, OSError) and exc.errno in _LOCAL_FAULTS:
+        return _LOCAL_FAULTS[exc.errno]
+    return "error", "Photo storage is unavailable."

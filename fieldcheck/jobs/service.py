@@ -4,23 +4,30 @@ A job's state and progress live in its row, so any app instance can report on it
 itself runs in an RQ worker when Redis is configured, else in a thread of this process.
 Progress is written on a connection of its own, so it is visible while the job's own
 transaction is still open (an import commits once, at the end, or not at all).
+
+A running job's heartbeat is touched every few seconds by a thread of the process running
+it. When that process dies (killed, out of memory, machine lost), the heartbeat stops and
+the job is reported failed once it is older than the stale limit: its transaction died with
+its connection, and what it left outside the database (an export's partial file) is removed.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from fieldcheck.db import make_session_factory
-from fieldcheck.errors import FieldcheckError, NotFoundError
+from fieldcheck.errors import FieldcheckError, NotFoundError, QueueUnavailableError
 from fieldcheck.jobs.models import Job
 
 log = logging.getLogger(__name__)
@@ -31,9 +38,20 @@ HANDLERS: dict[str, str] = {
     "plan": "fieldcheck.dispatch.service:run_plan_job",
     "export": "fieldcheck.exports.service:run_export_job",
 }
-# A running job whose heartbeat is older than this has lost its worker.
-STALE_AFTER = timedelta(minutes=5)
+# A running job touches its heartbeat this often, whatever it is doing...
+HEARTBEAT_INTERVAL_S = 10.0
+# ...so one whose heartbeat is older than this has lost its worker.
+STALE_AFTER = timedelta(seconds=60)
 PROGRESS_INTERVAL_S = 0.5
+CRASHED = "the job failed unexpectedly; nothing of it was kept"
+DATABASE_LOST = (
+    "the database could not be reached or the connection broke during the job; nothing of it "
+    "was kept; start it again"
+)
+WORKER_LOST = (
+    "the worker running this job stopped (killed, crashed or its machine lost) before the job "
+    "finished; nothing of it was kept; start it again"
+)
 
 Handler = Callable[[sessionmaker[Session], Job, "Progress"], dict[str, Any]]
 
@@ -71,21 +89,78 @@ def create_job(session: Session, *, kind: str, params: dict[str, Any], actor_id:
     return job
 
 
-def get_job(session: Session, job_id: int) -> Job | None:
+def get_job(
+    session: Session, job_id: int, *, stale_after: timedelta = STALE_AFTER
+) -> Job | None:
+    """The job; a running one whose heartbeat stopped is marked failed first (commits)."""
     job = session.get(Job, job_id)
-    stale = (
-        job is not None
-        and job.state == "running"
-        and job.heartbeat_at is not None
-        and datetime.now(UTC) - job.heartbeat_at > STALE_AFTER
-    )
-    if stale:
-        assert job is not None
-        job.state = "failed"
-        job.error = "the worker running this job stopped; nothing of it was kept"
-        job.finished_at = datetime.now(UTC)
-        session.commit()
+    if job is not None and _is_stale(job, stale_after):
+        # One reader records the death, once. NO KEY UPDATE: a live import's rows hold a
+        # key-share lock on their job, which must not make this wait.
+        session.refresh(job, with_for_update={"key_share": True})
+        if _is_stale(job, stale_after):
+            abandon_job(session, job, WORKER_LOST)
     return job
+
+
+def _is_stale(job: Job, stale_after: timedelta) -> bool:
+    return (
+        job.state == "running"
+        and job.heartbeat_at is not None
+        and datetime.now(UTC) - job.heartbeat_at > stale_after
+    )
+
+
+def reap_stale_jobs(session: Session, *, stale_after: timedelta = STALE_AFTER) -> list[int]:
+    """Mark failed every running job whose heartbeat stopped; their ids (commits)."""
+    limit = datetime.now(UTC) - stale_after
+    jobs = session.scalars(
+        sa.select(Job)
+        .where(Job.state == "running", Job.heartbeat_at < limit)
+        .order_by(Job.id)
+        .with_for_update(skip_locked=True, key_share=True)
+    ).all()
+    for job in jobs:
+        abandon_job(session, job, WORKER_LOST)
+    return [job.id for job in jobs]
+
+
+def abandon_job(session: Session, job: Job, message: str) -> None:
+    """Record that `job` died unfinished, and remove what it left outside the database.
+
+    Its own transaction died with its connection; an export's file is only written under a
+    temporary name, which is removed here, and its export row is recorded as failed.
+    """
+    job.state = job.phase = "failed"
+    job.error = message
+    job.finished_at = datetime.now(UTC)
+    session.commit()
+    log.warning("job %s (%s) abandoned: %s", job.id, job.kind, message)
+    if job.kind == "export":
+        _abandon_export(session, job)
+
+
+def _abandon_export(session: Session, job: Job) -> None:
+    from fieldcheck.exports.models import Export
+    from fieldcheck.exports.service import finish_export
+
+    target = job.params.get("output_path")
+    if target:
+        # The job writes ".<name>.part" beside its target and renames it only when whole.
+        partial = Path(target).with_name(f".{Path(target).name}.part")
+        partial.unlink(missing_ok=True)
+    running = session.scalars(
+        sa.select(Export.id).where(Export.job_id == job.id, Export.state == "running")
+    ).all()
+    for export_id in running:
+        finish_export(
+            session,
+            export_id=export_id,
+            result=None,
+            via=job.params.get("via") or "job",
+            client_address=job.params.get("client_address"),
+            error="the worker stopped before the file was whole",
+        )
 
 
 def get_job_or_raise(session: Session, job_id: int) -> Job:
@@ -100,7 +175,42 @@ def _handler(kind: str) -> Handler:
     return getattr(importlib.import_module(module), name)
 
 
-def execute_job(engine: sa.Engine, job_id: int) -> None:
+class Heartbeat:
+    """Touches a running job's heartbeat every `interval_s` seconds, from a thread."""
+
+    def __init__(self, engine: sa.Engine, job_id: int, interval_s: float) -> None:
+        self._engine = engine
+        self._job_id = job_id
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name=f"fieldcheck-heartbeat-{job_id}", daemon=True
+        )
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(
+                        sa.update(Job)
+                        .where(Job.id == self._job_id, Job.state == "running")
+                        .values(heartbeat_at=datetime.now(UTC))
+                    )
+            except sa.exc.SQLAlchemyError as exc:  # a database blip; the next beat may work
+                log.warning("job %s: heartbeat not recorded: %s", self._job_id, exc)
+
+
+def execute_job(
+    engine: sa.Engine, job_id: int, *, heartbeat_s: float = HEARTBEAT_INTERVAL_S
+) -> None:
     """Run one job to the end, recording success or failure in its row."""
     sessions = make_session_factory(engine)
     with sessions() as session:
@@ -118,14 +228,22 @@ def execute_job(engine: sa.Engine, job_id: int) -> None:
         assert job is not None
         session.expunge(job)  # the handler gets a plain copy; no transaction stays open for it
     try:
-        result = _handler(kind)(sessions, job, progress)
+        with Heartbeat(engine, job_id, heartbeat_s):
+            result = _handler(kind)(sessions, job, progress)
         state, error = "succeeded", None
     except FieldcheckError as exc:
         log.info("job %s failed: %s", job_id, exc.message)
         state, error, result = "failed", exc.message, getattr(exc, "details", None) or None
+    except sa.exc.DBAPIError as exc:
+        if not (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError)):
+            log.exception("job %s crashed", job_id)
+            state, error, result = "failed", CRASHED, None
+        else:
+            log.error("job %s lost its database connection: %s", job_id, exc)
+            state, error, result = "failed", DATABASE_LOST, None
     except Exception:
         log.exception("job %s crashed", job_id)
-        state, error, result = "failed", "the job failed unexpectedly; nothing of it was kept", None
+        state, error, result = "failed", CRASHED, None
     with engine.begin() as conn:
         conn.execute(
             sa.update(Job)
@@ -167,26 +285,57 @@ class RQJobRunner:
 
     QUEUE = "fieldcheck"
 
-    def __init__(self, redis_url: str, queue_name: str = QUEUE) -> None:
+    def __init__(
+        self, redis_url: str, queue_name: str = QUEUE, *, engine: sa.Engine | None = None
+    ) -> None:
         import redis
         from rq import Queue
 
-        self.queue = Queue(queue_name, connection=redis.Redis.from_url(redis_url))
+        connection = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=5)
+        self.queue = Queue(queue_name, connection=connection)
+        self._engine = engine
 
     def submit(self, job_id: int) -> None:
-        # Long imports and plans: the job's own row tracks progress, RQ only delivers it.
-        self.queue.enqueue_call(
-            "fieldcheck.jobs.worker.perform",
-            args=(job_id,),
-            timeout=4 * 3600,
-            result_ttl=0,
-            failure_ttl=7 * 24 * 3600,
-        )
+        """Hand the job to the workers; QueueUnavailableError (and the job failed) when Redis
+        cannot be reached, so that no job waits forever for a message that was never sent."""
+        import redis
+
+        try:
+            # Long imports and plans: the job's own row tracks progress, RQ only delivers it.
+            self.queue.enqueue_call(
+                "fieldcheck.jobs.worker.perform",
+                args=(job_id,),
+                timeout=4 * 3600,
+                result_ttl=0,
+                failure_ttl=7 * 24 * 3600,
+            )
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+            log.error("job %s not queued: Redis cannot be reached: %s", job_id, exc)
+            if self._engine is not None:
+                self._fail_unsent(job_id)
+            raise QueueUnavailableError() from exc
+
+    def _fail_unsent(self, job_id: int) -> None:
+        assert self._engine is not None
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    sa.update(Job)
+                    .where(Job.id == job_id, Job.state == "queued")
+                    .values(
+                        state="failed",
+                        phase="failed",
+                        error="the job queue could not be reached; the job never started",
+                        finished_at=datetime.now(UTC),
+                    )
+                )
+        except sa.exc.SQLAlchemyError:
+            log.exception("job %s could not be marked failed", job_id)
 
 
 def make_runner(
     redis_url: str | None, engine: sa.Engine, queue_name: str = RQJobRunner.QUEUE
 ) -> JobRunner:
     if redis_url:
-        return RQJobRunner(redis_url, queue_name)
+        return RQJobRunner(redis_url, queue_name, engine=engine)
     return ThreadJobRunner(engine)

@@ -220,9 +220,9 @@ def test_reading_a_photo_redirects_to_a_short_lived_link_to_the_original(
         content_type="multipart/form-data",
         data={"file": (io.BytesIO(data), "p.jpg", "image/jpeg")},
     ).json
-    supervisor = auth(make_user(session, role="supervisor", password=None))
+    admin = auth(make_user(session, role="admin", password=None))
 
-    response = client.get(f"/api/v1/supervisor/photos/{photo['id']}/original", headers=supervisor)
+    response = client.get(f"/api/v1/supervisor/photos/{photo['id']}/original", headers=admin)
 
     assert response.status_code == 302
     assert "X-Amz-Expires=300" in response.location

@@ -184,6 +184,10 @@ def test_unreachable_endpoint_raises_storage_unavailable_quickly() -> None:
     assert time.monotonic() - started < 5
     assert excinfo.value.code == "storage_unavailable"
     assert excinfo.value.retry_after == excinfo.value.details["retry_after"] > 0
+    assert excinfo.value.reason == "unreachable"
+    assert excinfo.value.message == (
+        "Photo storage cannot be reached. The photo was not kept. Try again later."
+    )
 
 
 @pytest.mark.parametrize("action", ["get", "exists", "delete"])
@@ -204,10 +208,12 @@ def test_silent_endpoint_raises_storage_unavailable_after_read_timeout(
     )
     started = time.monotonic()
 
-    with pytest.raises(StorageUnavailableError):
+    with pytest.raises(StorageUnavailableError) as excinfo:
         storage.get(KEY)
 
     assert time.monotonic() - started < 3
+    assert excinfo.value.reason == "timeout"
+    assert excinfo.value.message == "Photo storage did not answer in time. Try again later."
 
 
 def test_client_is_built_with_timeouts_and_bounded_retries(s3_server: str) -> None:
@@ -217,6 +223,20 @@ def test_client_is_built_with_timeouts_and_bounded_retries(s3_server: str) -> No
     assert storage.client.meta.endpoint_url == s3_server
     assert (config.connect_timeout, config.read_timeout) == (3.0, 15.0)
     assert config.retries == {"total_max_attempts": 3, "mode": "standard"}
+
+
+def test_storage_from_s3_url_takes_the_timeouts_and_attempts(s3_server: str) -> None:
+    storage = storage_from_url(
+        "s3://photos",
+        s3_endpoint_url=s3_server,
+        s3_connect_timeout=0.5,
+        s3_read_timeout=2.5,
+        s3_max_attempts=1,
+    )
+    config = storage.client.meta.config
+
+    assert (config.connect_timeout, config.read_timeout) == (0.5, 2.5)
+    assert config.retries == {"total_max_attempts": 1, "mode": "standard"}
 
 
 def test_storage_from_s3_url_uses_bucket_prefix_and_endpoint(

@@ -154,11 +154,58 @@ def test_disk_full_is_storage_unavailable_and_keeps_the_old_file(
         storage.put(KEY, PHOTO, "image/jpeg")
 
     assert excinfo.value.code == "storage_unavailable"
-    assert excinfo.value.details == {"retry_after": excinfo.value.retry_after}
+    assert excinfo.value.details == {"retry_after": excinfo.value.retry_after, "reason": "full"}
+    assert excinfo.value.message.startswith("The photo store is full. The photo was not kept.")
     assert isinstance(excinfo.value.__cause__, OSError)
     assert excinfo.value.__cause__.errno == errno.ENOSPC
     assert storage.get(KEY) == b"old"
     assert files_under(storage.root) == [KEY]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "told"),
+    [
+        (errno.ENOSPC, "full", "The photo store is full."),
+        (errno.EDQUOT, "full", "The photo store is full."),
+        (errno.EROFS, "read_only", "The photo store is read-only for now."),
+        (errno.EIO, "error", "Photo storage is unavailable."),
+    ],
+)
+def test_a_failed_write_leaves_no_partial_file_and_says_why(
+    storage: LocalStorage, monkeypatch: pytest.MonkeyPatch, code: int, reason: str, told: str
+) -> None:
+    def failing_fsync(fd: int) -> None:
+        raise OSError(code, os.strerror(code))  # where a full disk shows on delayed writes
+
+    monkeypatch.setattr(storage_module.os, "fsync", failing_fsync)
+
+    with pytest.raises(StorageUnavailableError) as excinfo:
+        storage.put(KEY, PHOTO, "image/jpeg")
+
+    assert (excinfo.value.reason, excinfo.value.message) == (
+        reason,
+        f"{told} The photo was not kept. Try again later.",
+    )
+    assert files_under(storage.root) == []
+    monkeypatch.undo()
+    storage.put(KEY, PHOTO, "image/jpeg")
+    assert files_under(storage.root) == [KEY]
+
+
+def test_a_failed_read_does_not_speak_of_keeping_the_photo(
+    storage: LocalStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage.put(KEY, PHOTO, "image/jpeg")
+
+    def failing_read(self: Path) -> bytes:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(Path, "read_bytes", failing_read)
+
+    with pytest.raises(StorageUnavailableError) as excinfo:
+        storage.get(KEY)
+
+    assert excinfo.value.message == "Photo storage is unavailable. Try again later."
 
 
 def test_unwritable_root_is_storage_unavailable(tmp_path: Path) -> None:

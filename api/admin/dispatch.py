@@ -6,7 +6,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from werkzeug.datastructures import FileStorage
 
 from api.admin.routes import blp
@@ -21,6 +20,7 @@ from api.admin.schemas import (
     ProgressSchema,
     ReassignResultSchema,
     ReassignSchema,
+    VisitMapSchema,
 )
 from api.extensions import db_session, services
 from api.pagination import PageArgsSchema, fetch_page
@@ -29,6 +29,7 @@ from fieldcheck.dispatch import intake
 from fieldcheck.dispatch import service as dispatch
 from fieldcheck.dispatch.models import Campaign
 from fieldcheck.jobs.models import Job
+from fieldcheck.review.access import authorize_campaign, visible_campaigns
 
 
 def _saved(upload: FileStorage, suffix: str) -> Path:
@@ -88,9 +89,9 @@ def create_campaign(body: dict[str, Any]) -> Campaign:
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, CampaignPageSchema)
 def list_campaigns(args: dict[str, Any]) -> dict[str, Any]:
-    """Campaigns"""
-    return fetch_page(db_session(), sa.select(Campaign), Campaign.id, limit=args["limit"],
-                      cursor=args["cursor"])
+    """Campaigns (a supervisor's: those they review)"""
+    return fetch_page(db_session(), visible_campaigns(current_user()), Campaign.id,
+                      limit=args["limit"], cursor=args["cursor"])
 
 
 @blp.get("/campaigns/<int:campaign_id>")
@@ -99,6 +100,7 @@ def list_campaigns(args: dict[str, Any]) -> dict[str, Any]:
 @blp.alt_response(404, description="No such campaign")
 def get_campaign(campaign_id: int) -> Campaign:
     """One campaign"""
+    authorize_campaign(db_session(), current_user(), campaign_id)
     return dispatch.get_campaign_or_raise(db_session(), campaign_id)
 
 
@@ -138,14 +140,16 @@ def reassign(body: dict[str, Any], campaign_id: int) -> dict[str, int]:
 @blp.alt_response(404, description="No such campaign")
 def progress(campaign_id: int) -> dict[str, Any]:
     """Counts by state per campaign, township, segment and courier; completions per day"""
+    authorize_campaign(db_session(), current_user(), campaign_id)
     return dispatch.campaign_progress(db_session(), campaign_id=campaign_id)
 
 
 @blp.get("/campaigns/<int:campaign_id>/map")
 @blp.login_required("admin", "supervisor")
 @blp.arguments(MapArgsSchema, location="query")
-@blp.response(200, description="GeoJSON FeatureCollection of visits")
+@blp.response(200, VisitMapSchema, description="GeoJSON FeatureCollection of visits")
 @blp.alt_response(404, description="No such campaign")
 def campaign_map(args: dict[str, Any], campaign_id: int) -> dict[str, Any]:
     """Visits with state, courier, planned day and route order, as GeoJSON"""
+    authorize_campaign(db_session(), current_user(), campaign_id)
     return dispatch.visits_geojson(db_session(), campaign_id=campaign_id, crs=args["crs"])

@@ -66,7 +66,8 @@ def _attachment(filename: str) -> dict[str, str]:
 @blp.get("/registries/<any(tax, commerce):bureau>")
 @blp.login_required("official")
 @blp.arguments(RegistryQueryArgsSchema, location="query")
-@blp.response(200, description="The file (XLSX, CSV or GeoJSON), streamed")
+@blp.file_response(200, tuple(service.MEDIA_TYPES.values()),
+                   description="The file (XLSX, CSV or GeoJSON), streamed")
 @blp.alt_response(403, description="Another bureau's registry")
 @blp.alt_response(409, description="Too many rows to stream: export it as a job instead")
 def download_registry(args: dict[str, Any], bureau: str) -> Response:
@@ -180,7 +181,7 @@ def get_export(job_id: int) -> dict[str, Any]:
 
 @blp.get("/exports/<int:job_id>/file")
 @blp.login_required("official")
-@blp.response(200, description="The file")
+@blp.file_response(200, tuple(service.MEDIA_TYPES.values()), description="The file")
 @blp.alt_response(404, description="No such export of yours, or its file is gone")
 @blp.alt_response(409, description="The export is not finished")
 def download_export(job_id: int) -> Response:
@@ -217,7 +218,7 @@ def _evidence_headers(response: Response) -> Response:
 
 
 @blp.get("/evidence/<string:token>/<int:business_id>")
-@blp.response(200, description="An HTML page with the photos")
+@blp.file_response(200, ("text/html",), description="An HTML page with the photos")
 @blp.alt_response(403, description="The link has expired, or the account may no longer read")
 @blp.alt_response(404, description="Unknown link or business")
 def evidence_page(token: str, business_id: int) -> Response:
@@ -233,7 +234,9 @@ def evidence_page(token: str, business_id: int) -> Response:
 
 
 @blp.get("/evidence/<string:token>/<int:business_id>/photos/<int:photo_id>")
-@blp.response(200, description="The image")
+@blp.doc(parameters=[{"in": "query", "name": "thumbnail", "schema": {"type": "string"},
+                      "description": "Any non-empty value: the small upright version"}])
+@blp.photo_response()
 @blp.alt_response(302, description="Redirect to a short-lived link into the bucket")
 @blp.alt_response(404, description="Not a photo of this row")
 def evidence_photo(token: str, business_id: int, photo_id: int) -> Response:

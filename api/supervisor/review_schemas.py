@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 from geoalchemy2.shape import to_shape
 
-from api.extensions import Schema
+from api.extensions import Id, Schema
 from api.pagination import PageArgsSchema, page_schema
 from fieldcheck.dispatch.models import VISIT_KINDS
 from fieldcheck.fieldwork.models import OUTCOMES
@@ -23,8 +23,12 @@ def _point(value: Any) -> dict[str, float] | None:
     return {"lon": point.x, "lat": point.y}
 
 
+# Ages of results are asked in hours; ten years is more than any campaign lasts.
+MAX_AGE_H = 10 * 366 * 24
+
+
 class ReviewQueueArgsSchema(PageArgsSchema):
-    campaign_id = ma.fields.Integer(load_default=None, allow_none=True)
+    campaign_id = Id(load_default=None, allow_none=True)
     status = ma.fields.String(
         load_default="pending", validate=ma.validate.OneOf(QUEUE_STATUSES),
         metadata={"description": "pending (no decision yet, the default), decided, amended "
@@ -40,7 +44,7 @@ class ReviewQueueArgsSchema(PageArgsSchema):
         load_default=None, allow_none=True,
         metadata={"description": "Only results with (true) or without (false) any flag"},
     )
-    courier_id = ma.fields.Integer(load_default=None, allow_none=True)
+    courier_id = Id(load_default=None, allow_none=True)
     town = ma.fields.String(load_default=None, allow_none=True,
                             metadata={"description": "Township of the business, e.g. 古山镇"})
     outcome = ma.fields.String(load_default=None, allow_none=True,
@@ -48,11 +52,11 @@ class ReviewQueueArgsSchema(PageArgsSchema):
     visit_kind = ma.fields.String(load_default=None, allow_none=True,
                                   validate=ma.validate.OneOf(VISIT_KINDS))
     min_age_h = ma.fields.Float(
-        load_default=None, allow_none=True, validate=ma.validate.Range(0),
+        load_default=None, allow_none=True, validate=ma.validate.Range(0, MAX_AGE_H),
         metadata={"description": "Only results received at least this many hours ago"},
     )
     max_age_h = ma.fields.Float(
-        load_default=None, allow_none=True, validate=ma.validate.Range(0),
+        load_default=None, allow_none=True, validate=ma.validate.Range(0, MAX_AGE_H),
         metadata={"description": "Only results received at most this many hours ago"},
     )
 
@@ -236,7 +240,7 @@ class DecisionReceiptSchema(Schema):
 
 class BulkAcceptSchema(Schema):
     result_ids = ma.fields.List(
-        ma.fields.Integer(), load_default=list,
+        Id(), load_default=list,
         metadata={"description": "Limit to these results; empty: every qualifying result"},
     )
 

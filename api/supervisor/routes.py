@@ -11,9 +11,9 @@ from api.extensions import Blueprint, db_session, services
 from api.pagination import encode_cursor
 from api.security import current_user
 from api.supervisor.schemas import ResultQueryArgsSchema, ReviewPhotoSchema, ReviewResultPageSchema
-from fieldcheck.evidence import service as evidence
 from fieldcheck.evidence.models import Photo
 from fieldcheck.fieldwork import service as fieldwork
+from fieldcheck.review import service as review
 
 blp = Blueprint(
     "supervisor",
@@ -28,9 +28,11 @@ blp = Blueprint(
 @blp.arguments(ResultQueryArgsSchema, location="query")
 @blp.response(200, ReviewResultPageSchema)
 def list_results(args: dict[str, Any]) -> dict[str, Any]:
-    """Visit results, oldest first: `late=true` or `evidence_pending=true` to see those"""
-    results, more = fieldwork.list_results_for_review(
+    """Visit results of your campaigns, oldest first: `late=true` or `evidence_pending=true`
+    to see those"""
+    results, more = review.list_results(
         db_session(),
+        viewer=current_user(),
         filters=fieldwork.ResultFilter(
             late=args["late"], evidence_pending=args["evidence_pending"]
         ),
@@ -44,20 +46,20 @@ def list_results(args: dict[str, Any]) -> dict[str, Any]:
 @blp.get("/photos/<int:photo_id>")
 @blp.login_required("admin", "supervisor")
 @blp.response(200, ReviewPhotoSchema)
-@blp.alt_response(404, description="No such photo")
+@blp.alt_response(404, description="No such photo (or not of a campaign you review)")
 def read_photo(photo_id: int) -> Photo:
     """A photo's facts: EXIF position and time, camera, hashes, who uploaded it"""
-    return evidence.get_photo_or_raise(db_session(), viewer=current_user(), photo_id=photo_id)
+    return review.get_photo(db_session(), viewer=current_user(), photo_id=photo_id)
 
 
 @blp.get("/photos/<int:photo_id>/<any(original, thumbnail):variant>")
 @blp.login_required("admin", "supervisor")
-@blp.response(200, description="The image")
+@blp.photo_response()
 @blp.alt_response(302, description="Redirect to a short-lived link into the bucket")
-@blp.alt_response(404, description="No such photo")
+@blp.alt_response(404, description="No such photo (or not of a campaign you review)")
 def read_photo_content(photo_id: int, variant: str) -> Response:
     """The original photo as uploaded, or its upright thumbnail"""
-    content = evidence.open_photo(
+    content = review.open_photo(
         db_session(),
         storage=services().storage,
         viewer=current_user(),

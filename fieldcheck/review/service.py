@@ -22,12 +22,22 @@ from fieldcheck.auth.models import User
 from fieldcheck.db import utcnow
 from fieldcheck.dispatch.models import Campaign, Courier, Visit
 from fieldcheck.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
+from fieldcheck.evidence import service as evidence
+from fieldcheck.evidence.models import Photo
+from fieldcheck.evidence.storage import PhotoStorage
 from fieldcheck.fieldwork.models import ResultPhoto, VisitResult
+from fieldcheck.fieldwork.service import ResultFilter, ResultReceipt
 from fieldcheck.fieldwork.sync import record_visit_change
 from fieldcheck.quality import checks
 from fieldcheck.quality.models import Flag
 from fieldcheck.quality.rules import quality_rules
 from fieldcheck.registry.models import Business
+from fieldcheck.review.access import (
+    authorize_campaign,
+    reviewable_campaigns,
+    reviewable_photo,
+    reviewable_result,
+)
 from fieldcheck.review.models import DECISIONS, CampaignSupervisor, Finding, ReviewDecision
 from fieldcheck.review.verdicts import (
     NEGATIVE,
@@ -41,7 +51,6 @@ from fieldcheck.review.verdicts import (
 
 log = logging.getLogger(__name__)
 
-REVIEWER_ROLES = ("admin", "supervisor")
 # `amended`: decided, but the courier has amended the result since.
 QUEUE_STATUSES = ("pending", "decided", "amended", "all", *DECISIONS)
 # Flag kinds that point at photos used for more than one business (fieldwork raises the
@@ -57,29 +66,7 @@ _VISIT_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
 _STATE_AFTER = {"accept": "accepted", "reject": "rejected", "recheck": "recheck_ordered"}
 
 
-# --- who may review what ------------------------------------------------------------------
-
-
-def reviewable_campaigns(viewer: User) -> sa.Select[tuple[int]] | None:
-    """The campaigns `viewer` reviews, as a subquery; None for an admin (all of them)."""
-    if viewer.role == "admin":
-        return None
-    if viewer.role != "supervisor":
-        raise PermissionDeniedError(f"review is for supervisors, not {viewer.role}")
-    return sa.select(CampaignSupervisor.campaign_id).where(CampaignSupervisor.user_id == viewer.id)
-
-
-def _authorize_campaign(session: Session, viewer: User, campaign_id: int) -> Campaign:
-    """The campaign if `viewer` reviews it; someone else's campaign reads as missing."""
-    campaign = session.get(Campaign, campaign_id)
-    scope = reviewable_campaigns(viewer)
-    if campaign is not None and scope is not None:
-        allowed = session.scalar(scope.where(CampaignSupervisor.campaign_id == campaign_id))
-        if allowed is None:
-            campaign = None
-    if campaign is None:
-        raise NotFoundError(f"campaign {campaign_id} not found")
-    return campaign
+# --- who reviews which campaign -----------------------------------------------------------
 
 
 def add_campaign_supervisor(
@@ -124,11 +111,59 @@ def remove_campaign_supervisor(
 
 def list_campaign_supervisors(session: Session, *, campaign_id: int, actor: User
                               ) -> list[CampaignSupervisor]:
-    _authorize_campaign(session, actor, campaign_id)
+    authorize_campaign(session, actor, campaign_id)
     return list(session.scalars(
         sa.select(CampaignSupervisor).where(CampaignSupervisor.campaign_id == campaign_id)
         .order_by(CampaignSupervisor.user_id)
     ))
+
+
+# --- results and photos, as submitted -----------------------------------------------------
+
+
+def list_results(
+    session: Session, *, viewer: User, filters: ResultFilter, after_id: int | None = None,
+    limit: int = 100,
+) -> tuple[list[ResultReceipt], bool]:
+    """Results of the viewer's campaigns oldest first, complete or not, filtered as asked
+    (late ones, ones waiting for photos); also whether more follow."""
+    query = sa.select(VisitResult).order_by(VisitResult.id).limit(limit + 1)
+    scope = reviewable_campaigns(viewer)
+    if scope is not None:
+        query = query.join(Visit, Visit.id == VisitResult.visit_id).where(
+            Visit.campaign_id.in_(scope))
+    if filters.late is not None:
+        query = query.where(VisitResult.late.is_(filters.late))
+    if filters.evidence_pending is not None:
+        query = query.where(VisitResult.evidence_pending.is_(filters.evidence_pending))
+    if after_id is not None:
+        query = query.where(VisitResult.id > after_id)
+    results = list(session.scalars(query))
+    more = len(results) > limit
+    results = results[:limit]
+    ids = [r.id for r in results]
+    photos: dict[int, list[ResultPhoto]] = {i: [] for i in ids}
+    for photo in session.scalars(sa.select(ResultPhoto).where(ResultPhoto.result_id.in_(ids))
+                                 .order_by(ResultPhoto.id)):
+        photos[photo.result_id].append(photo)
+    flags: dict[int, list[Flag]] = {i: [] for i in ids}
+    for flag in session.scalars(sa.select(Flag).where(Flag.result_id.in_(ids))
+                                .order_by(Flag.id)):
+        flags[flag.result_id].append(flag)
+    return [ResultReceipt(r, photos[r.id], flags[r.id]) for r in results], more
+
+
+def get_photo(session: Session, *, viewer: User, photo_id: int) -> Photo:
+    """A photo named by a result of the viewer's campaigns (others read as missing)."""
+    return reviewable_photo(session, viewer, photo_id)
+
+
+def open_photo(session: Session, *, storage: PhotoStorage, viewer: User, photo_id: int,
+               variant: str) -> evidence.PhotoContent:
+    """The original or the thumbnail of a photo the viewer may review."""
+    reviewable_photo(session, viewer, photo_id)
+    return evidence.open_photo(session, storage=storage, viewer=viewer, photo_id=photo_id,
+                               variant=variant)
 
 
 # --- the queue ----------------------------------------------------------------------------
@@ -256,7 +291,7 @@ def _attach_evidence(session: Session, items: Sequence[ReviewItem]) -> None:
 def get_review_item(session: Session, *, viewer: User, result_id: int) -> ReviewItem:
     """One result with its flags, photos, every decision (superseded ones too) and the other
     results for the same business in the campaign (a re-check beside the visit it checks)."""
-    result, visit = _reviewable_result(session, viewer, result_id)
+    result, visit = reviewable_result(session, viewer, result_id)
     business = session.get(Business, visit.business_id)
     assert business is not None
     history = list(session.scalars(
@@ -284,25 +319,11 @@ def get_review_item(session: Session, *, viewer: User, result_id: int) -> Review
 
 def list_decisions(session: Session, *, viewer: User, result_id: int) -> list[ReviewDecision]:
     """Every decision on a result, oldest first; superseded ones say by which."""
-    _reviewable_result(session, viewer, result_id)
+    reviewable_result(session, viewer, result_id)
     return list(session.scalars(
         sa.select(ReviewDecision).where(ReviewDecision.result_id == result_id)
         .order_by(ReviewDecision.id)
     ))
-
-
-def _reviewable_result(session: Session, viewer: User, result_id: int,
-                       *, lock: bool = False) -> tuple[VisitResult, Visit]:
-    result = session.get(VisitResult, result_id, with_for_update=lock)
-    visit = session.get(Visit, result.visit_id) if result is not None else None
-    scope = reviewable_campaigns(viewer)
-    if visit is not None and scope is not None and session.scalar(
-            scope.where(CampaignSupervisor.campaign_id == visit.campaign_id)) is None:
-        visit = None
-    if result is None or visit is None:
-        # Results outside the viewer's campaigns read as missing: ids reveal nothing.
-        raise NotFoundError(f"result {result_id} not found")
-    return result, visit
 
 
 # --- decisions ----------------------------------------------------------------------------
@@ -342,7 +363,7 @@ def decide(
     if decisive and decision != "accept":
         raise ValidationError("only an accept settles a disagreement",
                               errors={"decisive": ["Only with decision accept."]})
-    result, visit = _reviewable_result(session, actor, result_id, lock=True)
+    result, visit = reviewable_result(session, actor, result_id, lock=True)
     if result.evidence_pending:
         raise ConflictError(f"result {result.id} still waits for its photos")
     current = _current_decision(session, result.id)
@@ -373,7 +394,7 @@ def accept_unflagged(
     those of `result_ids` that qualify), as one unit of work. Late results are left for a
     person to look at."""
     now = now or utcnow()
-    _authorize_campaign(session, actor, campaign_id)
+    authorize_campaign(session, actor, campaign_id)
     query = (
         sa.select(VisitResult)
         .join(Visit, Visit.id == VisitResult.visit_id)
@@ -654,7 +675,7 @@ def list_rechecks(
     after_id: int | None = None, limit: int = 100,
 ) -> tuple[list[RecheckRow], bool]:
     """The campaign's re-check visits, oldest first, with the visit each checks."""
-    _authorize_campaign(session, viewer, campaign_id)
+    authorize_campaign(session, viewer, campaign_id)
     checked = aliased(Visit)
     query = (
         sa.select(Visit, checked, Business)
@@ -678,7 +699,7 @@ def list_findings(
     session: Session, *, viewer: User, campaign_id: int, verdict: str | None = None,
     settled: bool | None = None, after_id: int | None = None, limit: int = 100,
 ) -> tuple[list[Finding], bool]:
-    _authorize_campaign(session, viewer, campaign_id)
+    authorize_campaign(session, viewer, campaign_id)
     query = (sa.select(Finding).where(Finding.campaign_id == campaign_id)
              .order_by(Finding.id).limit(limit + 1))
     if verdict:
@@ -693,7 +714,7 @@ def list_findings(
 
 def get_finding_or_raise(session: Session, *, viewer: User, campaign_id: int,
                          business_id: int) -> Finding:
-    _authorize_campaign(session, viewer, campaign_id)
+    authorize_campaign(session, viewer, campaign_id)
     finding = session.scalar(sa.select(Finding).where(Finding.campaign_id == campaign_id,
                                                       Finding.business_id == business_id))
     if finding is None:
@@ -735,7 +756,7 @@ def courier_integrity(session: Session, *, viewer: User, campaign_id: int
     """Per courier of the campaign: flag rates by kind, photo reuse, median time between
     consecutive results of a day and share of results far from the address, each compared
     with the campaign median; outliers first."""
-    campaign = _authorize_campaign(session, viewer, campaign_id)
+    campaign = authorize_campaign(session, viewer, campaign_id)
     zone = ZoneInfo(quality_rules(campaign).timezone)
     results = session.execute(
         sa.select(VisitResult.id, VisitResult.courier_id, VisitResult.captured_at)

@@ -20,6 +20,7 @@ from api.app import create_app
 from fieldcheck.audit.models import AuditEvent
 from fieldcheck.db import make_engine, make_session_factory
 from fieldcheck.exports.models import Export
+from fieldcheck.jobs.service import create_job
 from tests.builders import (
     auth,
     make_accepted_result,
@@ -114,6 +115,28 @@ def test_official_of_one_bureau_gets_403_for_the_others_registry(client, session
                            headers=auth(user))
     assert response.status_code == 403
     assert session.scalar(sa.select(sa.func.count()).select_from(Export)) == 0
+
+
+def test_official_of_the_tax_bureau_gets_403_for_the_commerce_registry(client, session, scene):
+    user = official(session, bureau="tax")
+    download = client.get(f"{REGISTRY}/commerce?format=csv", headers=auth(user))
+    export = client.post(f"{REGISTRY}/commerce/exports", json={"format": "csv"},
+                         headers=auth(user))
+    for response in (download, export):
+        assert (response.status_code, response.json["code"]) == (403, "forbidden")
+    assert session.scalar(sa.select(sa.func.count()).select_from(Export)) == 0
+
+
+def test_another_officials_export_job_reads_as_missing_even_in_the_same_bureau(
+    client, session, scene
+):
+    owner, colleague = official(session), official(session)
+    job = create_job(session, kind="export", params={"bureau": "tax", "format": "csv"},
+                     actor_id=owner.id)
+    assert client.get(f"/api/v1/official/exports/{job.id}", headers=auth(owner)).status_code == 200
+    for path in (f"/api/v1/official/exports/{job.id}", f"/api/v1/official/exports/{job.id}/file"):
+        response = client.get(path, headers=auth(colleague))
+        assert (response.status_code, response.json["code"]) == (404, "not_found"), path
 
 
 def test_other_roles_cannot_download_registries(client, session, scene):

@@ -14,6 +14,7 @@ from tests.builders import (
     make_business,
     make_campaign,
     make_courier,
+    make_photo,
     make_result,
     make_supervisor,
     make_territory,
@@ -233,3 +234,71 @@ def test_a_supervisor_cannot_assign_supervisors(client, session, campaign, super
     assert response.status_code == 403
     assert session.scalar(sa.select(sa.func.count()).select_from(CampaignSupervisor).where(
         CampaignSupervisor.user_id == newcomer.id)) == 0
+
+
+# --- results, photos and campaign figures: only those of the supervisor's campaigns ----------
+
+
+@pytest.fixture
+def elsewhere(session, courier):
+    """A result, with its photo, of a campaign the supervisor does not review."""
+    other_campaign = make_campaign(session)
+    photo = make_photo(session, uploader=courier_user(session, courier), data=b"\xff\xd8 shop")
+    photo.thumbnail_key = photo.storage_key
+    visit = make_visit(session, courier=courier, campaign=other_campaign)
+    result = make_result(session, visit=visit, photos=(("storefront", photo),))
+    return other_campaign, result, photo
+
+
+def test_the_results_list_shows_only_the_supervisors_campaigns(
+    client, session, visit, supervisor, elsewhere
+):
+    mine = make_result(session, visit=visit)
+    admin = make_user(session, role="admin", password=None)
+
+    listed = client.get("/api/v1/supervisor/results", headers=auth(supervisor))
+    everything = client.get("/api/v1/supervisor/results", headers=auth(admin))
+
+    assert [item["id"] for item in listed.json["items"]] == [mine.id]
+    assert [item["id"] for item in everything.json["items"]] == sorted(
+        [mine.id, elsewhere[1].id])
+
+
+def test_a_supervisor_reads_photos_of_their_campaigns_only(
+    client, session, app, courier, visit, supervisor, elsewhere
+):
+    storage = app.extensions["fieldcheck"].storage
+    uploader = courier_user(session, courier)
+    mine = make_photo(session, uploader=uploader, data=b"\xff\xd8 mine", storage=storage)
+    make_result(session, visit=visit, photos=(("storefront", mine),))
+    unnamed = make_photo(session, uploader=uploader, data=b"\xff\xd8 unnamed", storage=storage)
+    theirs = elsewhere[2]
+    storage.put(theirs.storage_key, b"\xff\xd8 shop", "image/jpeg")
+    admin = make_user(session, role="admin", password=None)
+
+    def status(user, path):
+        return client.get(f"/api/v1/supervisor/photos/{path}", headers=auth(user)).status_code
+
+    assert status(supervisor, mine.id) == 200
+    assert client.get(f"/api/v1/supervisor/photos/{mine.id}/original",
+                      headers=auth(supervisor)).data == b"\xff\xd8 mine"
+    for path in (theirs.id, f"{theirs.id}/original", f"{theirs.id}/thumbnail", unnamed.id):
+        response = client.get(f"/api/v1/supervisor/photos/{path}", headers=auth(supervisor))
+        assert (response.status_code, response.json["code"]) == (404, "not_found"), path
+        assert status(admin, path) == 200, path
+
+
+def test_campaign_figures_are_for_the_campaigns_supervisors_only(
+    client, session, campaign, visit, supervisor, elsewhere
+):
+    other_campaign = elsewhere[0]
+
+    def status(path):
+        return client.get(f"/api/v1/admin/campaigns/{path}", headers=auth(supervisor)).status_code
+
+    listed = client.get("/api/v1/admin/campaigns", headers=auth(supervisor)).json["items"]
+
+    assert [c["id"] for c in listed] == [campaign.id]
+    for tail in ("", "/progress", "/map", "/report", "/report.html"):
+        assert status(f"{campaign.id}{tail}") == 200, tail
+        assert status(f"{other_campaign.id}{tail}") == 404, tail

@@ -17,6 +17,7 @@ class HealthSchema(Schema):
 
 
 @blp.get("/healthz")
+@blp.process_only
 @blp.response(200, HealthSchema)
 def healthz() -> dict[str, str]:
     """The process is up"""

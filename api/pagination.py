@@ -11,7 +11,7 @@ import marshmallow as ma
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from api.extensions import Schema
+from api.extensions import MAX_ID, Schema
 
 MAX_LIMIT = 500
 
@@ -23,7 +23,10 @@ class CursorField(ma.fields.String):
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
             decoded = json.loads(base64.urlsafe_b64decode(text.encode() + b"==="))
-            return int(decoded["after"])
+            after = decoded["after"]
+            if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= MAX_ID:
+                raise ValueError
+            return after
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
             raise ma.ValidationError("Not a cursor returned by this API.") from exc
 

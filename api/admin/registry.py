@@ -185,7 +185,7 @@ def list_import_issues(args: dict[str, Any], batch_id: int) -> dict[str, Any]:
 
 @blp.get("/imports/<int:batch_id>/issues.csv")
 @blp.login_required("admin")
-@blp.response(200, description="CSV, UTF-8 with BOM (opens in Excel and WPS)")
+@blp.file_response(200, ("text/csv",), description="CSV, UTF-8 with BOM (opens in Excel and WPS)")
 @blp.alt_response(404, description="No such import")
 def download_import_issues(batch_id: int) -> Response:
     """The row issues of an import as a CSV file"""

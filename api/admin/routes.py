@@ -47,6 +47,7 @@ def list_users(args: dict[str, Any]) -> dict[str, Any]:
 @blp.login_required("admin")
 @blp.response(201, EnrolmentCodeSchema)
 @blp.alt_response(404, description="No such user")
+@blp.alt_response(422, description="The user is not a courier")
 def issue_enrolment_code(user_id: int) -> dict[str, Any]:
     """Issue a courier a one-time enrolment code for the phone app"""
     code, expires_at = service.issue_enrolment_code(

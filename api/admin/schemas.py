@@ -8,7 +8,7 @@ import marshmallow as ma
 from flask_smorest.fields import Upload
 
 from api.auth.schemas import UserSchema
-from api.extensions import Schema
+from api.extensions import Id, Schema
 from api.pagination import PageArgsSchema, page_schema
 from fieldcheck.auth.models import BUREAUS, ROLES
 from fieldcheck.fieldwork.models import OUTCOMES, PHOTO_KINDS
@@ -160,16 +160,12 @@ class BusinessQueryArgsSchema(PageArgsSchema):
 
 
 class MergeSchema(Schema):
-    business_ids = ma.fields.List(
-        ma.fields.Integer(), required=True, validate=ma.validate.Length(2, 50)
-    )
+    business_ids = ma.fields.List(Id(), required=True, validate=ma.validate.Length(2, 50))
     reason = ma.fields.String(load_default=None, validate=ma.validate.Length(0, 500))
 
 
 class SplitSchema(Schema):
-    record_ids = ma.fields.List(
-        ma.fields.Integer(), required=True, validate=ma.validate.Length(1, 500)
-    )
+    record_ids = ma.fields.List(Id(), required=True, validate=ma.validate.Length(1, 500))
     reason = ma.fields.String(load_default=None, validate=ma.validate.Length(0, 500))
 
 
@@ -223,11 +219,11 @@ CampaignPageSchema = page_schema(CampaignSchema, "CampaignPageSchema")
 
 
 class ReassignSchema(Schema):
-    visit_ids = ma.fields.List(ma.fields.Integer(), load_default=list,
+    visit_ids = ma.fields.List(Id(), load_default=list,
                                validate=ma.validate.Length(0, 10000))
-    from_courier_id = ma.fields.Integer(load_default=None, allow_none=True, metadata={
+    from_courier_id = Id(load_default=None, allow_none=True, metadata={
         "description": "Move all open visits of this courier"})
-    to_courier_id = ma.fields.Integer(load_default=None, allow_none=True, metadata={
+    to_courier_id = Id(load_default=None, allow_none=True, metadata={
         "description": "New courier; null sends the visits back to the planner"})
 
 
@@ -260,3 +256,72 @@ class IntakeReportSchema(Schema):
         "description": "row_number, column, value, reason, severity"})
     enrolment_codes = ma.fields.Dict(dump_only=True, metadata={
         "description": "New couriers' one-time enrolment codes by staff number (shown once)"})
+
+
+class PointGeometrySchema(Schema):
+    type = ma.fields.Constant("Point", dump_only=True)
+    coordinates = ma.fields.List(ma.fields.Float(), dump_only=True,
+                                 metadata={"description": "[lon, lat]"})
+
+
+class VisitFeaturePropertiesSchema(Schema):
+    visit_id = ma.fields.Integer(dump_only=True)
+    state = ma.fields.String(dump_only=True)
+    kind = ma.fields.String(dump_only=True)
+    courier = ma.fields.String(dump_only=True, allow_none=True,
+                               metadata={"description": "The courier's staff number"})
+    planned_day = ma.fields.Integer(dump_only=True, allow_none=True)
+    route_order = ma.fields.Integer(dump_only=True, allow_none=True)
+    coarse_location = ma.fields.Boolean(dump_only=True)
+    business_id = ma.fields.Integer(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+
+
+class VisitFeatureSchema(Schema):
+    type = ma.fields.Constant("Feature", dump_only=True)
+    geometry = ma.fields.Nested(PointGeometrySchema, dump_only=True)
+    properties = ma.fields.Nested(VisitFeaturePropertiesSchema, dump_only=True)
+
+
+class VisitMapSchema(Schema):
+    type = ma.fields.Constant("FeatureCollection", dump_only=True)
+    features = ma.fields.List(ma.fields.Nested(VisitFeatureSchema), dump_only=True)
+    coordinate_system = ma.fields.String(dump_only=True, metadata={
+        "description": "gcj02 or bd09 when asked for (not a GeoJSON CRS: a hint for map SDKs)"})
+
+
+def _counts() -> ma.fields.Dict:
+    return ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer(), dump_only=True)
+
+
+def _counts_by(what: str) -> ma.fields.Dict:
+    return ma.fields.Dict(keys=ma.fields.String(), values=_counts(), dump_only=True,
+                          metadata={"description": f"Counts by {what}"})
+
+
+class ReportCampaignSchema(Schema):
+    id = ma.fields.Integer(dump_only=True)
+    name = ma.fields.String(dump_only=True)
+    state = ma.fields.String(dump_only=True)
+
+
+class BureauActionsSchema(Schema):
+    total = _counts()
+    by_town = _counts_by("township")
+    by_courier = _counts_by("courier")
+
+
+class CampaignReportSchema(Schema):
+    campaign = ma.fields.Nested(ReportCampaignSchema, dump_only=True)
+    generated_at = ma.fields.String(dump_only=True, metadata={"description": "ISO 8601"})
+    businesses_planned = ma.fields.Integer(dump_only=True)
+    businesses_visited = ma.fields.Integer(dump_only=True)
+    discoveries = ma.fields.Integer(dump_only=True)
+    outcomes = _counts()
+    outcomes_by_town = _counts_by("township")
+    outcomes_by_courier = _counts_by("courier")
+    verdicts = _counts()
+    verdicts_by_town = _counts_by("township")
+    verdicts_by_courier = _counts_by("courier")
+    actions = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Nested(BureauActionsSchema),
+                             dump_only=True, metadata={"description": "By bureau"})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import mimetypes
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Response, redirect
+from flask_smorest import abort
 from werkzeug.datastructures import FileStorage
 
 from api.auth.schemas import UserSchema
@@ -16,6 +18,7 @@ from api.courier.schemas import (
     DirectUploadSchema,
     DiscoveryCreateSchema,
     DiscoverySchema,
+    IdempotencyKeyHeaderSchema,
     PhotoFileSchema,
     PhotoSchema,
     PhotoUploadFormSchema,
@@ -161,7 +164,7 @@ def read_photo(photo_id: int) -> Photo:
 
 @blp.get("/photos/<int:photo_id>/<any(original, thumbnail):variant>")
 @blp.login_required("courier")
-@blp.response(200, description="The image")
+@blp.photo_response()
 @blp.alt_response(302, description="Redirect to a short-lived link into the bucket")
 @blp.alt_response(404, description="No such photo of yours")
 def read_photo_content(photo_id: int, variant: str) -> Response:
@@ -193,6 +196,7 @@ def photo_response(content: evidence.PhotoContent) -> Response:
 @blp.post("/results")
 @blp.login_required("courier")
 @blp.arguments(ResultCreateSchema)
+@blp.arguments(IdempotencyKeyHeaderSchema, location="headers")
 @blp.response(201, ResultSchema)
 @blp.alt_response(403, description="Not one of your visits")
 @blp.alt_response(404, description="No such visit")
@@ -201,13 +205,14 @@ def photo_response(content: evidence.PhotoContent) -> Response:
     description="Stored as late (the visit was reassigned or withdrawn "
     "meanwhile), or the submission id was used for another result",
 )
-def submit_result(submission: ResultSubmission) -> fieldwork.ResultReceipt:
+def submit_result(submission: ResultSubmission, headers: dict[str, Any]) -> fieldwork.ResultReceipt:
     """Submit a visit result
 
     Resending the same submission (same `submission_id`, same content) returns the same
     answer and stores nothing new. Photos are named by SHA-256 and may be uploaded before or
     after: until the last one arrives the result is `evidence_pending`.
     """
+    submission = with_client_id(submission, "submission_id", headers)
     return fieldwork.submit_result(db_session(), courier_user=current_user(), submission=submission)
 
 
@@ -225,15 +230,19 @@ def read_result(submission_id: str) -> fieldwork.ResultReceipt:
 @blp.post("/results/<string:submission_id>/amendments")
 @blp.login_required("courier")
 @blp.arguments(ResultAmendmentCreateSchema)
+@blp.arguments(IdempotencyKeyHeaderSchema, location="headers")
 @blp.response(200, ResultSchema)
 @blp.alt_response(404, description="No result of yours with this submission id")
 @blp.alt_response(409, description="The edit was made on an older version of the result")
-def amend_result(amendment: ResultAmendmentRequest, submission_id: str) -> fieldwork.ResultReceipt:
+def amend_result(
+    amendment: ResultAmendmentRequest, headers: dict[str, Any], submission_id: str
+) -> fieldwork.ResultReceipt:
     """Correct a result
 
     `base_version` is the result's `version` the edit was made on; if another edit landed
     since, the answer is 409 `version_conflict` with the current version, and nothing changes.
     """
+    amendment = with_client_id(amendment, "amendment_id", headers)
     return fieldwork.amend_result(
         db_session(), courier_user=current_user(), submission_id=submission_id, amendment=amendment
     )
@@ -242,11 +251,54 @@ def amend_result(amendment: ResultAmendmentRequest, submission_id: str) -> field
 @blp.post("/discoveries")
 @blp.login_required("courier")
 @blp.arguments(DiscoveryCreateSchema)
+@blp.arguments(IdempotencyKeyHeaderSchema, location="headers")
 @blp.response(201, DiscoverySchema)
 @blp.alt_response(409, description="The discovery id was used for another report")
-def report_discovery(report: DiscoveryReport) -> fieldwork.DiscoveryReceipt:
+def report_discovery(
+    report: DiscoveryReport, headers: dict[str, Any]
+) -> fieldwork.DiscoveryReceipt:
     """Report an operating business that no list has
 
     It becomes a business found in the field; resending the same report is harmless.
     """
+    report = with_client_id(report, "discovery_id", headers)
     return fieldwork.report_discovery(db_session(), courier_user=current_user(), report=report)
+
+
+_Input = TypeVar("_Input", ResultSubmission, ResultAmendmentRequest, DiscoveryReport)
+
+
+def with_client_id(body: _Input, field: str, headers: dict[str, Any]) -> _Input:
+    """`body` with its client id: its own, else the `Idempotency-Key` header's.
+
+    Either one makes a resent POST harmless; a body and a header naming two different ids
+    are refused rather than guessed between.
+    """
+    own, key = getattr(body, field), headers["idempotency_key"]
+    if own is not None and key is not None and own != key:
+        abort(
+            422,
+            message=f"{field} and the Idempotency-Key header differ",
+            errors={
+                "headers": {
+                    "Idempotency-Key": [
+                        f"Differs from {field} in the body ({own}); send one of the two, "
+                        "or the same value in both."
+                    ]
+                }
+            },
+        )
+    if own is None and key is None:
+        abort(
+            422,
+            message=f"no {field}",
+            errors={
+                "json": {
+                    field: [
+                        "Missing data for required field: send it, or an Idempotency-Key "
+                        "header, made once per request and sent again with its retries."
+                    ]
+                }
+            },
+        )
+    return body if own is not None else dataclasses.replace(body, **{field: key})

@@ -12,7 +12,7 @@ from flask import url_for
 from flask_smorest.fields import Upload
 from geoalchemy2.shape import to_shape
 
-from api.extensions import Schema
+from api.extensions import MAX_ID, Id, Schema
 from fieldcheck.evidence.service import DIRECT_UPLOAD_TYPES
 from fieldcheck.fieldwork.inputs import (
     AMENDABLE,
@@ -45,7 +45,7 @@ class SyncCursorField(ma.fields.String):
         try:
             decoded = json.loads(base64.urlsafe_b64decode(text.encode() + b"==="))
             seq = decoded["seq"]
-            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            if not isinstance(seq, int) or isinstance(seq, bool) or not 0 <= seq < 2**63:
                 raise ValueError
             return seq
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
@@ -377,13 +377,34 @@ class PhoneAttemptSchema(Schema):
         return PhoneAttempt(**data)
 
 
+CLIENT_ID_OR_HEADER = "; may be left out when the `Idempotency-Key` header carries it"
+
+
+class IdempotencyKeyHeaderSchema(Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    idempotency_key = ma.fields.String(
+        data_key="Idempotency-Key",
+        load_default=None,
+        validate=CLIENT_ID,
+        metadata={
+            "description": "The client id of this POST when its body has none; the same key "
+            "with the same body returns the same answer, with another body 409 `id_reused`"
+        },
+    )
+
+
 class ResultCreateSchema(Schema):
     submission_id = ma.fields.String(
-        required=True,
+        load_default=None,
         validate=CLIENT_ID,
-        metadata={"description": "Made by the phone once per result; resending it is harmless"},
+        metadata={
+            "description": "Made by the phone once per result; resending it is harmless"
+            + CLIENT_ID_OR_HEADER
+        },
     )
-    visit_id = ma.fields.Integer(required=True, strict=True)
+    visit_id = Id(required=True, strict=True)
     outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(OUTCOMES))
     not_found_reason = ma.fields.String(
         load_default=None,
@@ -420,11 +441,15 @@ class ResultCreateSchema(Schema):
 
 
 class ResultAmendmentCreateSchema(Schema):
-    amendment_id = ma.fields.String(required=True, validate=CLIENT_ID)
+    amendment_id = ma.fields.String(
+        load_default=None,
+        validate=CLIENT_ID,
+        metadata={"description": "Made by the phone once per edit" + CLIENT_ID_OR_HEADER},
+    )
     base_version = ma.fields.Integer(
         required=True,
         strict=True,
-        validate=ma.validate.Range(min=1),
+        validate=ma.validate.Range(1, MAX_ID),
         metadata={"description": "`version` of the result the edit was made on"},
     )
     outcome = ma.fields.String(validate=ma.validate.OneOf(OUTCOMES))
@@ -531,7 +556,11 @@ class ResultSchema(Schema):
 
 
 class DiscoveryCreateSchema(Schema):
-    discovery_id = ma.fields.String(required=True, validate=CLIENT_ID)
+    discovery_id = ma.fields.String(
+        load_default=None,
+        validate=CLIENT_ID,
+        metadata={"description": "Made by the phone once per report" + CLIENT_ID_OR_HEADER},
+    )
     name = ma.fields.String(required=True, validate=ma.validate.Length(1, 200))
     address = _text(500)
     operator = _text(64)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
-from api.extensions import Schema
+from api.extensions import Id, Schema
 from fieldcheck.exports.actions import ACTIONS
 from fieldcheck.exports.models import EXPORT_FORMATS
 from fieldcheck.exports.service import CSV_ENCODINGS
@@ -27,7 +27,7 @@ class _ExportOptionsSchema(Schema):
     decided_to = ma.fields.Date(
         load_default=None, metadata={"description": "Verdicts decided on or before"}
     )
-    campaign_id = ma.fields.Integer(
+    campaign_id = Id(
         load_default=None, metadata={"description": "Whose findings; default the latest campaign"}
     )
     gcj02 = ma.fields.Boolean(

@@ -79,3 +79,46 @@ def test_users_are_paged_with_cursors(client, session):
     assert second["next_cursor"] is None
     ids = [u["id"] for u in first["items"] + second["items"]]
     assert ids == sorted(set(ids))
+
+
+def test_unknown_query_parameter_returns_422_naming_it(client, session):
+    admin = make_user(session)
+    response = client.get("/api/v1/admin/users?limt=3", headers=auth(admin))
+    assert response.status_code == 422
+    assert response.json["errors"] == {"query": {"limt": ["Unknown field."]}}
+
+
+def test_nul_character_in_text_returns_422_naming_the_field(client):
+    response = client.post("/api/v1/auth/login", json={"username": "a\u0000b", "password": "x"})
+    assert response.status_code == 422
+    assert response.json["errors"] == {
+        "json": {"username": ["Must not contain the NUL character."]}
+    }
+
+
+def test_nul_character_in_a_path_names_nothing(client, session):
+    courier = make_user(session, role="courier", password=None)
+    response = client.get("/api/v1/courier/results/abc%00defgh", headers=auth(courier))
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+
+
+def test_id_beyond_the_database_range_returns_422_naming_it(client, session):
+    admin = make_user(session)
+    response = client.post(
+        "/api/v1/admin/businesses/merge", json={"business_ids": [1, 2**31]}, headers=auth(admin)
+    )
+    assert response.status_code == 422
+    assert response.json["errors"] == {
+        "json": {"business_ids": {"1": ["Not an id: ids are 1 to 2147483647."]}}
+    }
+
+
+def test_forged_cursor_beyond_the_id_range_returns_422(client, session):
+    from api.pagination import encode_cursor
+
+    admin = make_user(session)
+    response = client.get(f"/api/v1/admin/users?cursor={encode_cursor(2**40)}",
+                          headers=auth(admin))
+    assert response.status_code == 422
+    assert response.json["errors"] == {"query": {"cursor": ["Not a cursor returned by this API."]}}

@@ -592,32 +592,7 @@ def _replay_discovery(session: Session, discovery: Discovery, body_hash: str) ->
 
 @dataclass(frozen=True)
 class ResultFilter:
+    """What a supervisor's result list keeps: late results, results waiting for photos."""
+
     late: bool | None = None
     evidence_pending: bool | None = None
-
-
-def list_results_for_review(
-    session: Session, *, filters: ResultFilter, after_id: int | None, limit: int
-) -> tuple[list[ResultReceipt], bool]:
-    """Results oldest first, filtered as supervisors ask (late ones, ones waiting for photos);
-    also whether more follow."""
-    query = sa.select(VisitResult).order_by(VisitResult.id).limit(limit + 1)
-    if filters.late is not None:
-        query = query.where(VisitResult.late.is_(filters.late))
-    if filters.evidence_pending is not None:
-        query = query.where(VisitResult.evidence_pending.is_(filters.evidence_pending))
-    if after_id is not None:
-        query = query.where(VisitResult.id > after_id)
-    results = list(session.scalars(query))
-    more = len(results) > limit
-    results = results[:limit]
-    ids = [r.id for r in results]
-    photos: dict[int, list[ResultPhoto]] = {i: [] for i in ids}
-    for photo in session.scalars(
-        sa.select(ResultPhoto).where(ResultPhoto.result_id.in_(ids)).order_by(ResultPhoto.id)
-    ):
-        photos[photo.result_id].append(photo)
-    flags: dict[int, list[Flag]] = {i: [] for i in ids}
-    for flag in session.scalars(sa.select(Flag).where(Flag.result_id.in_(ids)).order_by(Flag.id)):
-        flags[flag.result_id].append(flag)
-    return [ResultReceipt(r, photos[r.id], flags[r.id]) for r in results], more

@@ -14,6 +14,24 @@ from sqlalchemy.orm import Mapped, mapped_column
 from fieldcheck.db import Base, utcnow
 from fieldcheck.types import Point, Timestamp
 
+# The perceptual hash as numbers the database computes from `phash` (written as PostgreSQL
+# prints it back, so that the models and the migrations compare equal); NULL unless `phash`
+# is 16 hex digits. `phash_bits` is the 64-bit hash as a signed bigint; `phash_band0..3` are
+# its four 16-bit bands (hex digits 1-4, 5-8, 9-12, 13-16), each under a btree index, so that
+# the near-duplicate search reads only the photos sharing a band value it asks for.
+PHASH_IS_HEX = "phash::text ~ '^[0-9a-fA-F]{16}$'::text"
+PHASH_BITS_SQL = (
+    f"CASE WHEN {PHASH_IS_HEX} THEN ('x'::text || phash::text)::bit(64)::bigint "
+    "ELSE NULL::bigint END"
+)
+
+
+def phash_band_sql(band: int) -> str:
+    """The generated column expression of band `band` (0-3) of the hash."""
+    return (f"CASE WHEN {PHASH_IS_HEX} THEN "
+            f"('x'::text || substr(phash::text, {4 * band + 1}, 4))::bit(16)::integer "
+            "ELSE NULL::integer END")
+
 
 class Photo(Base):
     """An accepted photo: the original is kept unmodified under `storage_key` as evidence.
@@ -30,6 +48,21 @@ class Photo(Base):
     # One photo per content: the same bytes uploaded twice are the same evidence.
     sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
     phash: Mapped[str | None] = mapped_column(sa.String(16), index=True)
+    phash_bits: Mapped[int | None] = mapped_column(
+        sa.BigInteger, sa.Computed(PHASH_BITS_SQL, persisted=True)
+    )
+    phash_band0: Mapped[int | None] = mapped_column(
+        sa.Computed(phash_band_sql(0), persisted=True), index=True
+    )
+    phash_band1: Mapped[int | None] = mapped_column(
+        sa.Computed(phash_band_sql(1), persisted=True), index=True
+    )
+    phash_band2: Mapped[int | None] = mapped_column(
+        sa.Computed(phash_band_sql(2), persisted=True), index=True
+    )
+    phash_band3: Mapped[int | None] = mapped_column(
+        sa.Computed(phash_band_sql(3), persisted=True), index=True
+    )
     storage_key: Mapped[str] = mapped_column(sa.String(255))
     thumbnail_key: Mapped[str | None] = mapped_column(sa.String(255))
     mime_type: Mapped[str] = mapped_column(sa.String(32))

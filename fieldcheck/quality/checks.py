@@ -7,10 +7,12 @@ database. Each flag carries what was measured, the threshold it broke and the un
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import combinations
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -370,38 +372,103 @@ def check_photo_duplicate(session: Session, facts: ResultFacts,
     )]
 
 
-def check_photo_similar(session: Session, facts: ResultFacts,
-                        rules: QualityRules) -> list[FlagSpec]:
-    """A near-identical picture (perceptual hash within the campaign's distance) already used
-    for another business of the campaign: the same photo re-saved, resized or cropped."""
-    hashes = {p.phash: p for p in facts.photos if p.phash and len(p.phash) == 16}
-    if not hashes:
+# A perceptual hash is four 16-bit bands (`Photo.phash_band0..3`, each under a btree index).
+# Two hashes at most r bits apart differ by at most r // 4 bits in at least one band, so every
+# match has, in some band, a value within r // 4 bits of the wanted hash's: for the default
+# 10 bits, 137 values per band, about 1% of random photos to compare. From
+# PHASH_BAND_SCAN_BITS bits per band (r >= 16) the values are too many to pay and every
+# stored hash is compared.
+PHASH_BANDS = 4
+PHASH_BAND_BITS = 16
+PHASH_BAND_SCAN_BITS = 4
+_HEX64 = re.compile(r"[0-9a-fA-F]{16}")
+
+
+def phash_bits(phash: str) -> int:
+    """A 16-hex-digit hash as PostgreSQL's `('x' || phash)::bit(64)::bigint`: signed 64 bits."""
+    value = int(phash, 16)
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def phash_band_values(phash: str, max_distance: int) -> list[list[int]]:
+    """Per band, the values within `max_distance // 4` bits of this hash's: a hash within
+    `max_distance` bits of `phash` has one of them in at least one band."""
+    if max_distance < 0:
+        return [[] for _ in range(PHASH_BANDS)]
+    flips = min(max_distance // PHASH_BANDS, PHASH_BAND_BITS)
+    values = []
+    for band in range(PHASH_BANDS):
+        value = int(phash[4 * band:4 * band + 4], 16)
+        near = []
+        for count in range(flips + 1):
+            for bits in combinations(range(PHASH_BAND_BITS), count):
+                flipped = value
+                for bit in bits:
+                    flipped ^= 1 << bit
+                near.append(flipped)
+        values.append(near)
+    return values
+
+
+def find_similar_photos(session: Session, facts: ResultFacts, max_distance: int,
+                        *, limit: int = 50) -> Sequence[sa.Row[Any]]:
+    """The photos of other businesses of the campaign (results not rejected) whose perceptual
+    hash is within `max_distance` bits of one of this result's, closest first: per pair, this
+    result's hash (`mine`), the other photo, its result and business, and the `distance`."""
+    hashes = sorted({p.phash for p in facts.photos if p.phash and _HEX64.fullmatch(p.phash)})
+    if not hashes or max_distance < 0:
         return []
-    rows = session.execute(
-        sa.text("""
-        SELECT h.phash AS mine, p.id AS photo_id, rp.kind, r.outcome, r.id AS result_id,
+    params: dict[str, Any] = {
+        "max": max_distance, "campaign": facts.campaign_id, "business": facts.business_id,
+        "shas": [p.sha256 for p in facts.photos], "limit": limit,
+    }
+    # One branch per hash of this result, so that the planner sees each hash's own band
+    # values (few enough for the band indexes to win over a scan).
+    branches = []
+    for i, phash in enumerate(hashes):
+        params[f"hash{i}"], params[f"bits{i}"] = phash, phash_bits(phash)
+        if max_distance // PHASH_BANDS < PHASH_BAND_SCAN_BITS:
+            values = phash_band_values(phash, max_distance)
+            for band in range(PHASH_BANDS):
+                params[f"hash{i}_band{band}"] = values[band]
+            candidates = "(" + " OR ".join(
+                f"p.phash_band{band} = ANY(CAST(:hash{i}_band{band} AS integer[]))"
+                for band in range(PHASH_BANDS)) + ")"
+        else:
+            candidates = "p.phash_bits IS NOT NULL"
+        distance = f"bit_count((p.phash_bits # CAST(:bits{i} AS bigint))::bit(64))"
+        branches.append(
+            f"SELECT CAST(:hash{i} AS text) AS mine, p.id, p.sha256, {distance} AS distance "
+            f"FROM photos p WHERE {candidates} AND {distance} <= :max")
+    near = "\n            UNION ALL ".join(branches)
+    return session.execute(
+        sa.text(f"""
+        SELECT n.mine, n.id AS photo_id, rp.kind, r.outcome, r.id AS result_id,
                v.business_id,
                b.address, b.location_precision AS precision, ST_X(b.location) AS lon,
-               ST_Y(b.location) AS lat,
-               bit_count(('x' || p.phash)::bit(64) # ('x' || h.phash)::bit(64)) AS distance
-        FROM unnest(CAST(:hashes AS text[])) AS h(phash)
-        JOIN photos p ON length(p.phash) = 16
-             AND bit_count(('x' || p.phash)::bit(64) # ('x' || h.phash)::bit(64)) <= :limit
-        JOIN result_photos rp ON rp.photo_id = p.id
+               ST_Y(b.location) AS lat, n.distance
+        FROM ({near}) AS n
+        JOIN result_photos rp ON rp.photo_id = n.id
         JOIN visit_results r ON r.id = rp.result_id
         JOIN visits v ON v.id = r.visit_id
         JOIN businesses b ON b.id = v.business_id
         WHERE v.campaign_id = :campaign AND v.business_id <> :business
-          AND p.sha256 <> ALL(:shas)
+          AND n.sha256 <> ALL(:shas)
           AND NOT EXISTS (SELECT 1 FROM review_decisions d WHERE d.result_id = r.id
                           AND d.superseded_by_id IS NULL AND d.decision = 'reject')
-        ORDER BY distance, r.id
-        LIMIT 50
+        ORDER BY n.distance, r.id, n.id
+        LIMIT :limit
     """),
-        {"hashes": list(hashes), "limit": rules.phash_max_distance,
-         "campaign": facts.campaign_id, "business": facts.business_id,
-         "shas": [p.sha256 for p in facts.photos]},
+        params,
     ).all()
+
+
+def check_photo_similar(session: Session, facts: ResultFacts,
+                        rules: QualityRules) -> list[FlagSpec]:
+    """A near-identical picture (perceptual hash within the campaign's distance) already used
+    for another business of the campaign: the same photo re-saved, resized or cropped."""
+    hashes = {p.phash: p for p in facts.photos if p.phash}
+    rows = find_similar_photos(session, facts, rules.phash_max_distance)
     uses = [row for row in rows if not _shared_door_photo(facts, hashes[row.mine].kind, row)]
     if not uses:
         return []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import mimetypes
 import uuid
 from typing import Any, TypeVar
@@ -27,7 +26,7 @@ from api.courier.schemas import (
     ResultSchema,
     SyncPageSchema,
     SyncQueryArgsSchema,
-    dump_sync_page,
+    sync_page_body,
 )
 from api.extensions import Blueprint, db_session, services
 from api.security import current_user
@@ -72,9 +71,8 @@ def pull_changes(args: dict[str, Any]) -> Response:
         db_session(), courier_user=current_user(), after=args["cursor"], limit=args["limit"]
     )
     # Compact UTF-8 rather than the app's sorted, ASCII-escaped JSON: Chinese names and
-    # addresses are half the bytes, and a page is encoded in half the time.
-    body = json.dumps(dump_sync_page(page), ensure_ascii=False, separators=(",", ":"))
-    return Response(body, mimetype="application/json")
+    # addresses are half the bytes, and the stored payloads go out as they are.
+    return Response(sync_page_body(page), mimetype="application/json")
 
 
 # --- photos --------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from fieldcheck.fieldwork.inputs import (
     ResultSubmission,
 )
 from fieldcheck.fieldwork.models import INPUT_CRS, NOT_FOUND_REASONS, OUTCOMES, PHOTO_KINDS
-from fieldcheck.fieldwork.sync import MAX_PAGE, FeedItem, SyncPage
+from fieldcheck.fieldwork.sync import MAX_PAGE, SyncPage
 
 SHA256_HEX = ma.validate.Regexp(r"^[0-9a-fA-F]{64}$", error="Must be a hex SHA-256 digest.")
 CLIENT_ID = ma.validate.Regexp(
@@ -151,72 +151,28 @@ class SyncPageSchema(Schema):
     )
 
 
-def dump_sync_page(page: SyncPage) -> dict[str, Any]:
-    """Exactly what `SyncPageSchema().dump(page)` gives, built directly.
+def sync_page_body(page: SyncPage) -> str:
+    """The page as the JSON body `SyncPageSchema` documents, in compact UTF-8.
 
-    A full page of 40 visits takes marshmallow about 10 ms and this well under 1 ms; when a
-    whole team syncs at 8 a.m. that is the difference between waiting and not. The schema
-    stays the documented contract, and a test keeps the two identical.
+    Each visit's payload is JSON already, stored with its feed entry (see
+    `fieldcheck.fieldwork.sync`), and goes into the body as it is: a page costs no work per
+    visit here. A test keeps the body identical to what the schema dumps.
     """
-    return {
-        "items": [_dump_item(item) for item in page.items],
-        "cursor": encode_sync_cursor(page.last_seq),
-        "has_more": page.has_more,
-        "reset": page.reset,
-    }
-
-
-def _dump_item(item: FeedItem) -> dict[str, Any]:
-    visit = item.visit
-    if item.withdrawn or visit is None:
-        return {"visit_id": item.visit_id, "change": "withdrawn", "visit": None}
-    business = visit.business
-    location = None
-    if business.lon is not None:
-        location = {
-            "wgs84": {"lon": business.lon, "lat": business.lat},
-            "gcj02": {"lon": business.gcj02_lon, "lat": business.gcj02_lat},
-            "precision": business.location_precision,
-        }
-    return {
-        "visit_id": item.visit_id,
-        "change": "upsert",
-        "visit": {
-            "id": visit.id,
-            "campaign_id": visit.campaign_id,
-            "state": visit.state,
-            "kind": visit.kind,
-            "planned_day": visit.planned_day,
-            "route_order": visit.route_order,
-            "coarse_location": visit.coarse_location,
-            "required_photo_kinds": list(visit.required_photo_kinds),
-            "business": {
-                "id": business.id,
-                "origin": business.origin,
-                "name": business.name,
-                "address": business.address,
-                "town": business.town,
-                "uscc": business.uscc,
-                "location": location,
-                "registered": [
-                    {
-                        "bureau": r.bureau,
-                        "name": r.name,
-                        "uscc": r.uscc,
-                        "tin": r.tin,
-                        "reg_no": r.reg_no,
-                        "address": r.address,
-                        "operator": r.operator,
-                        "phones": list(r.phones),
-                        "status": r.status,
-                        "status_raw": r.status_raw,
-                        "established_on": r.established_on,
-                    }
-                    for r in business.registered
-                ],
-            },
+    items = ",".join(
+        f'{{"visit_id":{item.visit_id:d},"change":"withdrawn","visit":null}}'
+        if item.payload is None
+        else f'{{"visit_id":{item.visit_id:d},"change":"upsert","visit":{item.payload}}}'
+        for item in page.items
+    )
+    rest = json.dumps(
+        {
+            "cursor": encode_sync_cursor(page.last_seq),
+            "has_more": page.has_more,
+            "reset": page.reset,
         },
-    }
+        separators=(",", ":"),
+    )
+    return f'{{"items":[{items}],{rest[1:]}'
 
 
 # --- photos ----------------------------------------------------------------------------------

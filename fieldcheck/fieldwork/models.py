@@ -187,6 +187,10 @@ class SyncEntry(Base):
 
     One row per courier and visit the courier was ever shown; `withdrawn` rows tell the phone
     to drop a visit that was reassigned away or taken back.
+
+    `payload` is the visit as the phone gets it (JSON text), stored when the entry is
+    numbered; `payload_stamp` names the row versions it was rendered from, and a page serves
+    the payload only while they are current (see `fieldcheck.fieldwork.sync`).
     """
 
     __tablename__ = "sync_entries"
@@ -201,3 +205,5 @@ class SyncEntry(Base):
     seq: Mapped[int] = mapped_column(sa.BigInteger)
     withdrawn: Mapped[bool] = mapped_column(default=False)
     changed_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
+    payload: Mapped[str | None] = mapped_column(sa.Text)
+    payload_stamp: Mapped[str | None] = mapped_column(sa.Text)

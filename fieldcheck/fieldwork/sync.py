@@ -17,13 +17,28 @@ never visible before a lower one, and a phone can read up to the highest number 
 The lock is per courier and held for the commit only; a transaction touching many
 couriers (planning) takes their heads in courier order, which rules out deadlocks between
 such transactions.
+
+What a page costs. Each shown entry stores the visit's payload (the JSON the phone gets for
+it), rendered when the entry is numbered, so a page is one indexed range query whose
+payloads are joined as they are. A payload also depends on rows no feed entry follows: the
+business (moved to its gazetteer point, merged into), its records in the bureaus' lists
+(re-imported, moved by a merge or split) and the campaign's rules. So each payload carries
+a stamp: the row versions (`xmin` and `ctid`, which together name one version of a row) of
+its visit, business, campaign and the business's records, read in the same statement as
+the payload's data. A page serves a stored payload only while its stamp matches the rows
+now; any other entry is rendered afresh and stored back. So a stale payload is never
+served, whichever code path changed the rows and however transactions interleave.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import zlib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,8 +50,8 @@ from fieldcheck.auth.models import User
 from fieldcheck.db import utcnow
 from fieldcheck.dispatch.models import Visit
 from fieldcheck.fieldwork.access import not_a_courier
-from fieldcheck.fieldwork.models import SyncEntry, SyncHead
-from fieldcheck.fieldwork.rules import required_photo_kinds
+from fieldcheck.fieldwork.models import PHOTO_KINDS, SyncEntry, SyncHead
+from fieldcheck.fieldwork.rules import DEFAULT_REQUIRED_PHOTOS, required_photo_kinds
 from fieldcheck.geo.crs import wgs84_to_gcj02
 
 log = logging.getLogger(__name__)
@@ -46,6 +61,12 @@ SHOWN_STATES = frozenset({"assigned", "submitted", "rejected", "accepted", "rech
 MAX_PAGE = 500
 _PENDING = "fieldcheck.sync.pending"
 _ROWS_PER_STATEMENT = 1000
+# Part of every payload's stamp: raise the number when what `visit_document` renders
+# changes. The code defaults a payload applies are folded in, so changing them retires
+# every stored payload too.
+PAYLOAD_FORMAT = "1." + format(
+    zlib.crc32(repr((DEFAULT_REQUIRED_PHOTOS, PHOTO_KINDS)).encode()), "x"
+)
 
 
 def shown_to(visit: Visit) -> int | None:
@@ -87,6 +108,21 @@ def record_visit_change(
         pending[(now_shown_to, visit.id)] = False
 
 
+def record_business_change(session: Session, business_ids: Iterable[int]) -> None:
+    """Put the visits of these businesses into their couriers' feeds as changed.
+
+    For changes to a business rather than to a visit (records merged into it or split off
+    it): what a phone shows of the visit changed although the visit did not.
+    """
+    ids = sorted(set(business_ids))
+    if not ids:
+        return
+    for visit in session.scalars(
+        sa.select(Visit).where(Visit.business_id.in_(ids), Visit.state.in_(SHOWN_STATES))
+    ):
+        record_visit_change(session, visit, previous_courier_id=visit.courier_id)
+
+
 def number_visit_changes(session: Session) -> None:
     """Number the changes recorded so far now rather than at commit.
 
@@ -113,6 +149,10 @@ def _number_pending_changes(session: Session) -> None:
     for (courier_id, visit_id), withdrawn in pending.items():
         by_courier[courier_id].append((visit_id, withdrawn))
     now = utcnow()
+    # Rendered before any head is locked: the locks are held for the commit only.
+    payloads = render_payloads(
+        session, {visit_id for (_, visit_id), withdrawn in pending.items() if not withdrawn}
+    )
     # Heads are locked in courier order: two transactions never wait for each other in a
     # circle, whatever order their changes were made in.
     for courier_id in sorted(by_courier):
@@ -130,11 +170,14 @@ def _number_pending_changes(session: Session) -> None:
         shown = []
         withdrawn = []
         for offset, (visit_id, is_withdrawal) in enumerate(changes):
+            payload, stamp = payloads.get(visit_id, (None, None))
             row = {
                 "courier_id": courier_id,
                 "visit_id": visit_id,
                 "seq": first + offset,
                 "changed_at": now,
+                "payload": None if is_withdrawal else payload,
+                "payload_stamp": None if is_withdrawal else stamp,
             }
             (withdrawn if is_withdrawal else shown).append(row)
         _upsert_shown(session, shown)
@@ -159,6 +202,8 @@ def _upsert_shown(session: Session, rows: list[dict[str, Any]]) -> None:
                     "seq": stmt.excluded.seq,
                     "withdrawn": False,
                     "changed_at": stmt.excluded.changed_at,
+                    "payload": stmt.excluded.payload,
+                    "payload_stamp": stmt.excluded.payload_stamp,
                 },
             )
         )
@@ -177,7 +222,13 @@ def _mark_withdrawn(session: Session, rows: list[dict[str, Any]]) -> None:
             table.c.visit_id == sa.bindparam("b_visit_id"),
             sa.not_(table.c.withdrawn),
         )
-        .values(withdrawn=True, seq=sa.bindparam("b_seq"), changed_at=sa.bindparam("b_at")),
+        .values(
+            withdrawn=True,
+            seq=sa.bindparam("b_seq"),
+            changed_at=sa.bindparam("b_at"),
+            payload=None,
+            payload_stamp=None,
+        ),
         [
             {
                 "b_courier_id": r["courier_id"],
@@ -190,7 +241,7 @@ def _mark_withdrawn(session: Session, rows: list[dict[str, Any]]) -> None:
     )
 
 
-# --- reading the feed ---------------------------------------------------------------------
+# --- what the phone gets of a visit, and reading the feed --------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,13 +290,94 @@ class VisitSnapshot:
     business: BusinessSnapshot
 
 
+def visit_document(visit: VisitSnapshot) -> dict[str, Any]:
+    """What the phone gets for a visit shown to it: the `visit` of a sync item.
+
+    Field for field what `api.courier.schemas.SyncVisitSchema` documents; a test keeps the
+    two identical.
+    """
+    business = visit.business
+    location = None
+    if business.lon is not None:
+        location = {
+            "wgs84": {"lon": business.lon, "lat": business.lat},
+            "gcj02": {"lon": business.gcj02_lon, "lat": business.gcj02_lat},
+            "precision": business.location_precision,
+        }
+    return {
+        "id": visit.id,
+        "campaign_id": visit.campaign_id,
+        "state": visit.state,
+        "kind": visit.kind,
+        "planned_day": visit.planned_day,
+        "route_order": visit.route_order,
+        "coarse_location": visit.coarse_location,
+        "required_photo_kinds": list(visit.required_photo_kinds),
+        "business": {
+            "id": business.id,
+            "origin": business.origin,
+            "name": business.name,
+            "address": business.address,
+            "town": business.town,
+            "uscc": business.uscc,
+            "location": location,
+            "registered": [
+                {
+                    "bureau": r.bureau,
+                    "name": r.name,
+                    "uscc": r.uscc,
+                    "tin": r.tin,
+                    "reg_no": r.reg_no,
+                    "address": r.address,
+                    "operator": r.operator,
+                    "phones": list(r.phones),
+                    "status": r.status,
+                    "status_raw": r.status_raw,
+                    "established_on": r.established_on,
+                }
+                for r in business.registered
+            ],
+        },
+    }
+
+
+def render_visit(visit: VisitSnapshot) -> str:
+    """`visit_document` as compact UTF-8 JSON: a feed entry's stored payload."""
+    return json.dumps(visit_document(visit), ensure_ascii=False, separators=(",", ":"))
+
+
+def render_payloads(session: Session, visit_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Each visit's payload and its stamp (see the module docstring), as the session sees now."""
+    ids = sorted(visit_ids)
+    rendered: dict[int, tuple[str, str]] = {}
+    required: dict[tuple[int, str], tuple[str, ...]] = {}
+    for start in range(0, len(ids), _ROWS_PER_STATEMENT):
+        for row in session.execute(
+            _RENDER,
+            {"visit_ids": ids[start : start + _ROWS_PER_STATEMENT], "format": PAYLOAD_FORMAT},
+        ):
+            rendered[row.visit_id] = (render_visit(_snapshot(row, required)), row.stamp)
+    return rendered
+
+
 @dataclass(frozen=True, slots=True)
 class FeedItem:
-    """A visit added or changed (`visit` set), or withdrawn from the courier (`visit` None)."""
+    """A visit added or changed (`payload`: the visit as the phone gets it, JSON text), or
+    withdrawn from the courier (`payload` None)."""
 
     visit_id: int
     withdrawn: bool
-    visit: VisitSnapshot | None
+    payload: str | None
+
+    @property
+    def visit(self) -> SimpleNamespace | None:
+        """The payload read back, its fields as attributes; None for a withdrawal."""
+        if self.payload is None:
+            return None
+        visit: SimpleNamespace = json.loads(
+            self.payload, object_hook=lambda fields: SimpleNamespace(**fields)
+        )
+        return visit
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,13 +401,24 @@ def pull_changes(
 
     Without `after`, the feed from its start without withdrawn visits: what a new phone
     needs. Pages never skip or repeat a change, whatever commits between two pulls.
+    Payloads found stale are rendered afresh and stored back.
+
+    The session's transaction is committed at the end, also when nothing was written:
+    psycopg forgets a connection's prepared statements at every rollback, and a page query
+    planned afresh for every page costs PostgreSQL more than running it.
     """
     if not 1 <= limit <= MAX_PAGE:
         raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
     # One statement per page, written out and bound rather than built per call: when a
     # whole team syncs at 8 a.m., building the query cost more than running it.
     rows = session.execute(
-        _PAGE, {"user_id": courier_user.id, "after": after or 0, "limit": limit + 1}
+        _PAGE,
+        {
+            "user_id": courier_user.id,
+            "after": after or 0,
+            "limit": limit + 1,
+            "format": PAYLOAD_FORMAT,
+        },
     ).all()
     if not rows or courier_user.role != "courier":
         raise not_a_courier(courier_user)
@@ -287,27 +430,57 @@ def pull_changes(
         )
         after = None
     if rows[0].visit_id is None:  # the courier's row alone: nothing after the cursor
+        session.commit()
         return SyncPage([], after or 0, False, reset)
     has_more = len(rows) > limit
     rows = rows[:limit]
-    required: dict[tuple[int, str], tuple[str, ...]] = {}
-    items = [
-        _item(row, required)
-        # Whatever an entry says, a visit that is not this courier's now goes out as
-        # withdrawn: a code path that forgot record_visit_change must not leak it.
-        if not row.withdrawn and row.courier_id == courier_id and row.state in SHOWN_STATES
-        else FeedItem(row.visit_id, True, None)
+    # Whatever an entry says, a visit that is not this courier's now goes out as withdrawn:
+    # a code path that forgot record_visit_change must not leak it.
+    shown = [
+        not row.withdrawn and row.courier_id == courier_id and row.state in SHOWN_STATES
         for row in rows
     ]
+    stale = [row for row, is_shown in zip(rows, shown, strict=True) if is_shown and not row.payload]
+    fresh = _refresh(session, courier_id, stale) if stale else {}
+    items = []
+    for row, is_shown in zip(rows, shown, strict=True):
+        payload = (row.payload or fresh.get(row.visit_id)) if is_shown else None
+        items.append(FeedItem(row.visit_id, payload is None, payload))
+    session.commit()
     return SyncPage(items, rows[-1].seq, has_more, reset)
 
 
-# One page of a courier's feed with what the phone needs of each visit, after the
-# courier's own row (`me`, `head`), which comes alone when nothing follows the cursor. A
-# cursor beyond the feed's head (a restored database) starts the feed over. The business's
-# current records in the bureaus' lists come as JSON built by the database, and the
-# operator's ID number is deliberately not among their fields.
-_PAGE = sa.text("""
+def _refresh(session: Session, courier_id: int, rows: list[Any]) -> dict[int, str]:
+    """Render the payloads of stale entries and store them back (unless the entry moved on
+    meanwhile); the payloads by visit."""
+    rendered = render_payloads(session, [row.visit_id for row in rows])
+    kept = [row for row in rows if row.visit_id in rendered]
+    if kept:
+        session.execute(
+            _STORE,
+            {
+                "courier_id": courier_id,
+                "visit_ids": [row.visit_id for row in kept],
+                "seqs": [row.seq for row in kept],
+                "payloads": [rendered[row.visit_id][0] for row in kept],
+                "stamps": [rendered[row.visit_id][1] for row in kept],
+            },
+        )
+        log.debug("stored %d fresh sync payloads of courier %s", len(kept), courier_id)
+    return {visit_id: payload for visit_id, (payload, _) in rendered.items()}
+
+
+# The stamp of a payload (see the module docstring), written out the same way in both
+# statements that read it.
+_STAMP = """concat_ws(':', CAST(:format AS text), v.xmin, v.ctid, b.xmin, b.ctid, c.xmin, c.ctid,
+              (SELECT string_agg(r.xmin::text || '@' || r.ctid::text, ',' ORDER BY r.id)
+               FROM source_records r WHERE r.business_id = b.id))"""
+
+# One page of a courier's feed, after the courier's own row (`me`, `head`), which comes
+# alone when nothing follows the cursor. A cursor beyond the feed's head (a restored
+# database) starts the feed over. `payload` is the stored one while its stamp holds, else
+# null (rendered afresh by the caller).
+_PAGE = sa.text(f"""
     WITH me AS (
         SELECT c.id AS me, h.seq AS head,
                CASE WHEN :after > 0 AND (h.seq IS NULL OR :after > h.seq) THEN 0
@@ -317,21 +490,9 @@ _PAGE = sa.text("""
     )
     SELECT me.me, me.head, p.*
     FROM me LEFT JOIN LATERAL (
-        SELECT e.visit_id, e.seq, e.withdrawn,
-               v.courier_id, v.campaign_id, v.state, v.kind, v.planned_day, v.route_order,
-               v.coarse_location, c.rules -> 'required_photos' AS required_photos,
-               b.id AS business_id, b.origin, b.name, b.address, b.town, b.uscc,
-               b.location_precision, ST_X(b.location) AS lon, ST_Y(b.location) AS lat,
-               (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                           'bureau', r.bureau, 'name', r.name, 'uscc', r.uscc, 'tin', r.tin,
-                           'reg_no', r.reg_no, 'address', r.address,
-                           'operator', r.raw ->> 'legal_rep_name',
-                           'phones', r.fields -> 'phones',
-                           'status', r.reg_status, 'status_raw', r.raw ->> 'reg_status_raw',
-                           'established_on', r.fields ->> 'established_on')
-                           ORDER BY r.bureau DESC, r.id), '[]'::jsonb)
-                FROM source_records r
-                WHERE r.business_id = b.id AND r.is_current) AS registered
+        SELECT e.visit_id, e.seq, e.withdrawn, v.courier_id, v.state,
+               CASE WHEN e.withdrawn THEN NULL
+                    WHEN e.payload_stamp = {_STAMP} THEN e.payload END AS payload
         FROM sync_entries e
         JOIN visits v ON v.id = e.visit_id
         JOIN campaigns c ON c.id = v.campaign_id
@@ -345,8 +506,43 @@ _PAGE = sa.text("""
     ORDER BY p.seq
 """)
 
+# What the phone needs of each visit, and the payload's stamp, read in one statement. The
+# business's current records in the bureaus' lists come as JSON built by the database, and
+# the operator's ID number is deliberately not among their fields.
+_RENDER = sa.text(f"""
+    SELECT v.id AS visit_id, v.campaign_id, v.state, v.kind, v.planned_day, v.route_order,
+           v.coarse_location, c.rules -> 'required_photos' AS required_photos,
+           b.id AS business_id, b.origin, b.name, b.address, b.town, b.uscc,
+           b.location_precision, ST_X(b.location) AS lon, ST_Y(b.location) AS lat,
+           (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                       'bureau', r.bureau, 'name', r.name, 'uscc', r.uscc, 'tin', r.tin,
+                       'reg_no', r.reg_no, 'address', r.address,
+                       'operator', r.raw ->> 'legal_rep_name',
+                       'phones', r.fields -> 'phones',
+                       'status', r.reg_status, 'status_raw', r.raw ->> 'reg_status_raw',
+                       'established_on', r.fields ->> 'established_on')
+                       ORDER BY r.bureau DESC, r.id), '[]'::jsonb)
+            FROM source_records r
+            WHERE r.business_id = b.id AND r.is_current) AS registered,
+           {_STAMP} AS stamp
+    FROM visits v
+    JOIN campaigns c ON c.id = v.campaign_id
+    JOIN businesses b ON b.id = v.business_id
+    WHERE v.id = ANY(:visit_ids)
+""")
 
-def _item(row: Any, required: dict[tuple[int, str], tuple[str, ...]]) -> FeedItem:
+# Fresh payloads stored back into entries that still have the number they were read at.
+_STORE = sa.text("""
+    UPDATE sync_entries e SET payload = d.payload, payload_stamp = d.stamp
+    FROM unnest(CAST(:visit_ids AS integer[]), CAST(:seqs AS bigint[]),
+                CAST(:payloads AS text[]), CAST(:stamps AS text[]))
+         AS d(visit_id, seq, payload, stamp)
+    WHERE e.courier_id = :courier_id AND e.visit_id = d.visit_id AND e.seq = d.seq
+      AND NOT e.withdrawn
+""")
+
+
+def _snapshot(row: Any, required: dict[tuple[int, str], tuple[str, ...]]) -> VisitSnapshot:
     # Stored points are WGS-84 already; the GCJ-02 copy is for the Chinese map SDKs.
     gcj = wgs84_to_gcj02(row.lon, row.lat) if row.lon is not None else (None, None)
     business = BusinessSnapshot(
@@ -363,7 +559,7 @@ def _item(row: Any, required: dict[tuple[int, str], tuple[str, ...]]) -> FeedIte
         location_precision=row.location_precision,
         registered=[_record(r) for r in row.registered],
     )
-    visit = VisitSnapshot(
+    return VisitSnapshot(
         id=row.visit_id,
         campaign_id=row.campaign_id,
         state=row.state,
@@ -374,7 +570,6 @@ def _item(row: Any, required: dict[tuple[int, str], tuple[str, ...]]) -> FeedIte
         required_photo_kinds=_required(required, row),
         business=business,
     )
-    return FeedItem(row.visit_id, False, visit)
 
 
 def _required(known: dict[tuple[int, str], tuple[str, ...]], row: Any) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from fieldcheck.audit.service import record_event
 from fieldcheck.dispatch.models import Visit
 from fieldcheck.errors import ConflictError, NotFoundError, ValidationError
-from fieldcheck.fieldwork.sync import record_visit_change
+from fieldcheck.fieldwork.sync import record_business_change, record_visit_change
 from fieldcheck.registry.models import Business, SourceRecord
 
 __all__ = ["Business", "BusinessFilter", "BusinessView"]
@@ -116,6 +116,8 @@ def merge_businesses(
     for visit in session.scalars(sa.select(Visit).where(Visit.business_id.in_(others))):
         visit.business_id = keep
         record_visit_change(session, visit, previous_courier_id=visit.courier_id)
+    # The kept business's own visits now show the merged records too.
+    record_business_change(session, [keep])
     kept = next(b for b in found if b.id == keep)
     if not kept.uscc and codes:
         kept.uscc = codes.pop()
@@ -185,6 +187,8 @@ def split_business(
         record.business_id = new.id
         record.link_reason = "manual_split"
         record.link_score = 1.0
+    # The business's visits no longer show the records split off.
+    record_business_change(session, [business_id])
     record_event(
         session,
         action="business.split",

@@ -1,14 +1,20 @@
-"""The fast sync page dump says exactly what the documented SyncPageSchema says."""
+"""The sync page body, built from stored payloads, says exactly what the documented
+SyncPageSchema says."""
 
 from __future__ import annotations
 
-from api.courier.schemas import SyncPageSchema, dump_sync_page
+import json
+from types import SimpleNamespace
+from typing import Any
+
+from api.courier.schemas import SyncPageSchema, sync_page_body
 from fieldcheck.fieldwork.sync import (
     BusinessSnapshot,
     FeedItem,
     RegisteredRecord,
     SyncPage,
     VisitSnapshot,
+    render_visit,
 )
 
 
@@ -53,11 +59,28 @@ def visit(visit_id: int, *, located: bool, records: int) -> VisitSnapshot:
     )
 
 
-def test_dump_sync_page_matches_the_schema_for_every_kind_of_item() -> None:
+def documented(page: SyncPage, visits: dict[int, VisitSnapshot]) -> dict[str, Any]:
+    """What the documented schema dumps for `page`, given the visits its payloads render."""
+    view = SimpleNamespace(
+        items=[
+            SimpleNamespace(
+                visit_id=item.visit_id, withdrawn=item.withdrawn, visit=visits.get(item.visit_id)
+            )
+            for item in page.items
+        ],
+        last_seq=page.last_seq,
+        has_more=page.has_more,
+        reset=page.reset,
+    )
+    return SyncPageSchema().dump(view)
+
+
+def test_sync_page_body_matches_the_schema_for_every_kind_of_item() -> None:
+    visits = {1: visit(1, located=True, records=2), 2: visit(2, located=False, records=0)}
     page = SyncPage(
         items=[
-            FeedItem(1, False, visit(1, located=True, records=2)),
-            FeedItem(2, False, visit(2, located=False, records=0)),
+            FeedItem(1, False, render_visit(visits[1])),
+            FeedItem(2, False, render_visit(visits[2])),
             FeedItem(3, True, None),
         ],
         last_seq=42,
@@ -65,10 +88,23 @@ def test_dump_sync_page_matches_the_schema_for_every_kind_of_item() -> None:
         reset=True,
     )
 
-    assert dump_sync_page(page) == SyncPageSchema().dump(page)
+    body = sync_page_body(page)
+
+    assert json.loads(body) == documented(page, visits)
+    assert "永康市古山胜利五金经营部" in body  # UTF-8, not \u escapes
 
 
-def test_dump_sync_page_matches_the_schema_for_an_empty_page() -> None:
+def test_sync_page_body_matches_the_schema_for_an_empty_page() -> None:
     page = SyncPage(items=[], last_seq=7, has_more=False)
 
-    assert dump_sync_page(page) == SyncPageSchema().dump(page)
+    assert json.loads(sync_page_body(page)) == documented(page, {})
+
+
+def test_a_payload_reads_back_as_the_visit_it_renders() -> None:
+    snapshot = visit(5, located=True, records=1)
+
+    item = FeedItem(5, False, render_visit(snapshot))
+
+    assert item.visit is not None
+    assert (item.visit.route_order, item.visit.business.registered[0].operator) == (5, "李四")
+    assert FeedItem(6, True, None).visit is None

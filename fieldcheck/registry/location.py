@@ -13,33 +13,38 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from operator import itemgetter
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fieldcheck.registry.loader import copy_rows, create_stage
+from fieldcheck.registry.loader import copy_rows, create_stage, driver_connection
 
 
-@dataclass(frozen=True)
-class GazetteerPoint:
+def _ewkt(lon: float, lat: float) -> str:
+    return f"SRID=4326;POINT({lon:.7f} {lat:.7f})"
+
+
+class GazetteerPoint(NamedTuple):
     town: str
     lon: float
     lat: float
     address: str
+    ewkt: str  # the point as written to the database, formatted once
 
 
 # (bureau, town, road, number, row number, township of the tax office, township in the name)
 RecordAddress = tuple[str, str | None, str | None, str | None, int, str | None, str | None]
 
 
-@dataclass(frozen=True)
-class Located:
+class Located(NamedTuple):
     precision: str
     lon: float | None
     lat: float | None
     town: str | None
     source: str
+    ewkt: str | None = None
 
 
 class Gazetteer:
@@ -49,12 +54,15 @@ class Gazetteer:
         self.by_door: dict[tuple[str, str], list[GazetteerPoint]] = defaultdict(list)
         sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
         for town, road, number, address, lon, lat in points:
-            self.by_door[(road, number)].append(GazetteerPoint(town, lon, lat, address))
+            self.by_door[(road, number)].append(
+                GazetteerPoint(town, lon, lat, address, _ewkt(lon, lat))
+            )
             acc = sums[town]
             acc[0] += lon
             acc[1] += lat
             acc[2] += 1
         self.centres = {town: (s[0] / s[2], s[1] / s[2]) for town, s in sums.items()}
+        self.centre_ewkt = {town: _ewkt(lon, lat) for town, (lon, lat) in self.centres.items()}
 
     @classmethod
     def load(cls, session: Session) -> Gazetteer:
@@ -84,6 +92,7 @@ class Gazetteer:
                     point.lat,
                     point.town,
                     f"gazetteer {point.address} ({bureau} row {row})",
+                    point.ewkt,
                 )
             if len(candidates) > 1:
                 ambiguous, ambiguous_door = candidates, f"{road}{number}号"
@@ -97,7 +106,8 @@ class Gazetteer:
                 if len(served) == 1:
                     point = served[0]
                     return Located("address", point.lon, point.lat, point.town,
-                                   f"gazetteer {point.address} (township from {what})")
+                                   f"gazetteer {point.address} (township from {what})",
+                                   point.ewkt)
             towns = sorted({c.town for c in ambiguous})
             return Located(
                 "ambiguous",
@@ -110,7 +120,8 @@ class Gazetteer:
         if town and town in self.centres:
             lon, lat = self.centres[town]
             return Located(
-                "township", lon, lat, town, f"centre of {town}: the address is not in the gazetteer"
+                "township", lon, lat, town,
+                f"centre of {town}: the address is not in the gazetteer", self.centre_ewkt[town],
             )
         return Located("unlocated", None, None, town, "no township and no gazetteer match")
 
@@ -123,18 +134,19 @@ def _records_by_business(
     else:
         scope = "(SELECT id FROM businesses WHERE location_precision = 'unlocated'"
         scope += f" UNION SELECT id FROM {again})" if again else ")"
-    rows = session.execute(
-        sa.text(f"""
-        SELECT r.business_id, r.bureau, r.town, r.road, r.number, r.row_number,
-               r.fields ->> 'office_town', r.fields ->> 'name_town'
-        FROM source_records r JOIN businesses b ON b.id = r.business_id
-        JOIN {scope} t ON t.id = b.id
-        WHERE r.is_current AND b.location_precision <> 'visit'
-        ORDER BY r.business_id, (r.bureau = 'tax') DESC, r.id
-    """).execution_options(yield_per=10_000)
-    )
-    for business_id, group in itertools.groupby(rows, key=lambda r: r[0]):
-        yield business_id, [(r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in group]
+    # A server-side cursor of the driver: plain tuples, fetched 10,000 at a time.
+    with driver_connection(session).cursor(name="locate_records") as cursor:
+        cursor.itersize = 10_000
+        cursor.execute(f"""
+            SELECT r.business_id, r.bureau, r.town, r.road, r.number, r.row_number,
+                   r.fields ->> 'office_town', r.fields ->> 'name_town'
+            FROM source_records r JOIN businesses b ON b.id = r.business_id
+            JOIN {scope} t ON t.id = b.id
+            WHERE r.is_current AND b.location_precision <> 'visit'
+            ORDER BY r.business_id, (r.bureau = 'tax') DESC, r.id
+        """)
+        for business_id, group in itertools.groupby(cursor, key=itemgetter(0)):
+            yield business_id, [r[1:] for r in group]
 
 
 def locate_businesses(
@@ -152,12 +164,7 @@ def locate_businesses(
         for business_id, records in _records_by_business(session, everything, again):
             found = gazetteer.locate(records)
             counts[found.precision] += 1
-            point = (
-                f"SRID=4326;POINT({found.lon:.7f} {found.lat:.7f})"
-                if found.lon is not None
-                else None
-            )
-            yield business_id, point, found.precision, found.source, found.town
+            yield business_id, found.ewkt, found.precision, found.source, found.town
 
     create_stage(
         session,

@@ -316,12 +316,14 @@ def import_registry(
     rebuilt = (
         _drop_secondary_indexes(conn, "businesses") if counters["imported"] > businesses else []
     )
-    changes = _merge_stage(session, batch_id=batch.id, bureau=bureau)
+    changes, restore = _merge_stage(
+        session, batch_id=batch.id, bureau=bureau, businesses_locked=bool(rebuilt)
+    )
     progress("linking", counters["read"], total, force=True)
     link_stats = link_unlinked_records(session)
     progress("locating", counters["read"], total, force=True)
     locate_stats = locate_businesses(session, again="locate_again")
-    for definition in rebuilt:
+    for definition in [*rebuilt, *restore]:
         conn.execute(sa.text(definition))
     sink.save(session, batch.id)
     batch.rows_read = counters["read"]
@@ -341,8 +343,13 @@ def import_registry(
     }
 
 
-def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, int]:
-    """Apply the staged list to the bureau's current records: add, change, remove, keep."""
+def _merge_stage(
+    session: Session, *, batch_id: int, bureau: str, businesses_locked: bool
+) -> tuple[dict[str, int], list[str]]:
+    """Apply the staged list to the bureau's current records: add, change, remove, keep.
+
+    Returns the counts and the statements that restore foreign keys dropped for a bulk
+    load, to be run once linkage and location are done."""
     conn = session.connection()
     params = {"batch": batch_id, "bureau": bureau}
     conn.execute(sa.text("CREATE INDEX ON registry_stage (source_key)"))
@@ -410,6 +417,15 @@ def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, i
     incoming = conn.execute(sa.text("SELECT count(*) FROM registry_stage")).scalar_one()
     current = conn.execute(sa.text("SELECT count(*) FROM source_records")).scalar_one()
     rebuilt = _drop_secondary_indexes(conn, "source_records") if incoming > current else []
+    # Checking a record's business row by row locks and logs each business row; checked
+    # once, by one join, when the constraint is added again. Both tables are already locked
+    # by the dropped indexes. The constraint to the import batches stays: dropping it would
+    # lock the batches table, which other imports and the API read, until the commit.
+    restore = (
+        _drop_foreign_keys(conn, "source_records", "businesses")
+        if rebuilt and businesses_locked
+        else []
+    )
     added = conn.execute(
         sa.text(f"""
         WITH added AS (
@@ -436,7 +452,7 @@ def _merge_stage(session: Session, *, batch_id: int, bureau: str) -> dict[str, i
         "ANALYZE source_records (bureau, source_key, is_current, business_id, uscc, org_code,"
         " road, number)"))
     conn.execute(sa.text("ANALYZE businesses (uscc, origin, location_precision)"))
-    return {"added": added, "changed": changed, "removed": removed, "unchanged": unchanged}
+    return {"added": added, "changed": changed, "removed": removed, "unchanged": unchanged}, restore
 
 
 def _drop_secondary_indexes(conn: sa.Connection, table: str) -> list[str]:
@@ -453,6 +469,22 @@ def _drop_secondary_indexes(conn: sa.Connection, table: str) -> list[str]:
     for name, _ in indexes:
         conn.execute(sa.text(f"DROP INDEX {name}"))
     return [definition for _, definition in indexes]
+
+
+def _drop_foreign_keys(conn: sa.Connection, table: str, referenced: str) -> list[str]:
+    """Drop the table's foreign keys to `referenced`; the statements that add them again."""
+    constraints = conn.execute(
+        sa.text("""
+        SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+        WHERE contype = 'f' AND conrelid = CAST(:table AS regclass)
+          AND confrelid = CAST(:referenced AS regclass)
+        """),
+        {"table": table, "referenced": referenced},
+    ).all()
+    for name, _ in constraints:
+        conn.execute(sa.text(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"'))
+    return [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
+            for name, definition in constraints]
 
 
 def import_gazetteer(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import random
 
 import pytest
 import sqlalchemy as sa
@@ -103,6 +104,37 @@ def test_upload_keeps_the_original_unmodified_under_its_sha256(client, headers, 
     upload(client, headers, data)
 
     assert storage.get(key_for(sha256(data), ".jpg")) == data
+
+
+def test_a_large_upload_keeps_every_byte_and_the_field_after_it(
+    client, headers, storage
+):
+    # Noise compresses badly: a JPEG of several read steps, its end and the sha256 field
+    # after it arriving in later reads than its start.
+    noise = Image.frombytes("RGB", (1600, 1200), random.Random(5).randbytes(1600 * 1200 * 3))
+    out = io.BytesIO()
+    noise.save(out, format="JPEG", quality=95)
+    data = out.getvalue()
+    assert len(data) > 1 << 20  # many of the server's read steps
+
+    response = upload(client, headers, data, sha256=sha256(data))
+
+    assert response.status_code == 201, response.json
+    assert (response.json["sha256"], response.json["size_bytes"]) == (sha256(data), len(data))
+    assert storage.get(key_for(sha256(data), ".jpg")) == data
+
+
+def test_upload_with_a_wrong_sha256_field_after_a_large_file_returns_422(client, session, headers):
+    noise = Image.frombytes("RGB", (800, 600), random.Random(6).randbytes(800 * 600 * 3))
+    out = io.BytesIO()
+    noise.save(out, format="JPEG", quality=95)
+    data = out.getvalue()
+
+    response = upload(client, headers, data, sha256=sha256(data[:-1]))
+
+    assert response.status_code == 422
+    assert response.json["reason"] == "sha256_mismatch"
+    assert photo_count(session) == 0
 
 
 def test_upload_stores_a_thumbnail_with_the_orientation_applied(client, headers, storage):

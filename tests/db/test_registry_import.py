@@ -428,3 +428,33 @@ def test_indexes_dropped_for_a_first_list_are_rebuilt_as_they_were(
         "SELECT count(*) FROM source_records WHERE uscc = :a"), {"a": A}) == 1
     assert session.scalar(sa.text(
         "SELECT count(*) FROM businesses WHERE uscc = :a"), {"a": A}) == 1
+
+
+def test_foreign_keys_dropped_for_a_first_list_are_restored_and_enforced(
+    tmp_path, session_factory, session, gazetteer
+):
+    def foreign_keys() -> list[tuple[str, str, bool]]:
+        return session.execute(sa.text(
+            "SELECT conname, pg_get_constraintdef(oid), convalidated FROM pg_constraint "
+            "WHERE conrelid = 'source_records'::regclass AND contype = 'f' "
+            "ORDER BY conname")).all()
+
+    before = foreign_keys()
+    assert any("REFERENCES businesses(id) ON DELETE SET NULL" in d for _, d, _ in before)
+    path = write_tax_csv(tmp_path / "t.csv", [
+        tax_row(1, A, "永康市古山施秀丽不锈钢制品经营部", "古山镇古山西路30号"),
+        tax_row(2, B, "永康市江南杨建电动工具经营部", "永康市江南街道总部南路14号"),
+    ])
+    job = run_import(session_factory, session, "tax", path)
+    assert job.result["added"] == 2
+    assert foreign_keys() == before
+    record = records(session)[0]
+    assert record.business_id is not None
+    # The restored constraint acts: a business removed leaves its records unlinked ...
+    session.execute(sa.text("DELETE FROM businesses WHERE id = :b"), {"b": record.business_id})
+    assert session.scalar(sa.text(
+        "SELECT business_id FROM source_records WHERE id = :r"), {"r": record.id}) is None
+    # ... and a record cannot point at a business that does not exist.
+    with pytest.raises(sa.exc.IntegrityError), session.begin_nested():
+        session.execute(sa.text("UPDATE source_records SET business_id = -1 WHERE id = :r"),
+                        {"r": record.id})

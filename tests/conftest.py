@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from fieldcheck.config import Settings
 from fieldcheck.db import make_engine
 from tests.builders import TEST_SECRET
-from tests.s3_server import s3_server  # noqa: F401  (a session fixture: moto over HTTP)
+
+# Fixtures: moto's S3 server over HTTP (session), dummy AWS credentials (module).
+from tests.s3_server import aws_test_credentials, s3_server  # noqa: F401
 
 
 def _admin_url() -> str:

@@ -17,6 +17,27 @@ import pytest
 _START_TIMEOUT_S = 30.0
 
 
+S3_REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def aws_test_credentials() -> Iterator[None]:
+    """Dummy credentials, and none of the machine's AWS configuration, for one module.
+
+    Use with `pytestmark = pytest.mark.usefixtures("aws_test_credentials")`.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", S3_REGION)
+        patch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+            patch.delenv(name, raising=False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[str]:
     """Run moto's S3 server for the whole session and give its endpoint URL.

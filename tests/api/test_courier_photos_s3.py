@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,19 +21,7 @@ from tests.photos import jpeg, png, sha256
 REGION = "us-east-1"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def aws_test_credentials() -> Iterator[None]:
-    """Dummy credentials, and none of the machine's AWS configuration."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
-        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        patch.setenv("AWS_DEFAULT_REGION", REGION)
-        patch.setenv("AWS_CONFIG_FILE", "/nonexistent")
-        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
-            patch.delenv(name, raising=False)
-        yield
+pytestmark = pytest.mark.usefixtures("aws_test_credentials")
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,9 @@ from geoalchemy2.shape import to_shape
 from fieldcheck.fieldwork.models import Discovery
 from fieldcheck.geo.crs import wgs84_to_gcj02
 from fieldcheck.registry.models import Business
-from tests.builders import auth, courier_user, make_courier
 from tests.photos import jpeg, new_id, sha256
 
 URL = "/api/v1/courier/discoveries"
-
-
-@pytest.fixture
-def courier(session):
-    return make_courier(session)
-
-
-@pytest.fixture
-def headers(session, courier):
-    return auth(courier_user(session, courier))
 
 
 def discovery_body(**fields):

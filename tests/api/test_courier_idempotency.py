@@ -8,26 +8,10 @@ import sqlalchemy as sa
 
 from fieldcheck.fieldwork.models import Discovery, ResultAmendment, VisitResult
 from fieldcheck.registry.models import Business
-from tests.builders import auth, courier_user, make_courier, make_visit
 from tests.photos import new_id, result_body
 
 RESULTS = "/api/v1/courier/results"
 DISCOVERIES = "/api/v1/courier/discoveries"
-
-
-@pytest.fixture
-def courier(session):
-    return make_courier(session)
-
-
-@pytest.fixture
-def headers(session, courier):
-    return auth(courier_user(session, courier))
-
-
-@pytest.fixture
-def visit(session, courier):
-    return make_visit(session, courier=courier)
 
 
 def keyed(headers, key):

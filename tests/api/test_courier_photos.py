@@ -25,16 +25,6 @@ URL = "/api/v1/courier/photos"
 
 
 @pytest.fixture
-def courier(session):
-    return make_courier(session)
-
-
-@pytest.fixture
-def headers(session, courier):
-    return auth(courier_user(session, courier))
-
-
-@pytest.fixture
 def storage(app):
     return app.extensions["fieldcheck"].storage
 

@@ -26,21 +26,6 @@ from tests.photos import jpeg, new_id, result_body, sha256
 URL = "/api/v1/courier/results"
 
 
-@pytest.fixture
-def courier(session):
-    return make_courier(session)
-
-
-@pytest.fixture
-def headers(session, courier):
-    return auth(courier_user(session, courier))
-
-
-@pytest.fixture
-def visit(session, courier):
-    return make_visit(session, courier=courier)
-
-
 def submit(client, headers, body):
     return client.post(URL, json=body, headers=headers)
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from api.courier.schemas import encode_sync_cursor
 from fieldcheck.geo.crs import wgs84_to_gcj02
 from tests.builders import (
     auth,
     change_visit,
-    courier_user,
     make_business,
     make_campaign,
     make_courier,
@@ -19,16 +16,6 @@ from tests.builders import (
 )
 
 URL = "/api/v1/courier/sync"
-
-
-@pytest.fixture
-def courier(session):
-    return make_courier(session)
-
-
-@pytest.fixture
-def headers(session, courier):
-    return auth(courier_user(session, courier))
 
 
 def pull(client, headers, cursor=None, limit=100):

@@ -45,13 +45,6 @@ TITLES = {
     500: "Internal server error",
     503: "Service unavailable",
 }
-# Titles of the 503s, by code: which part of the system is down.
-UNAVAILABLE_TITLES = {
-    "database_unavailable": "Database unavailable",
-    "storage_unavailable": "Photo storage unavailable",
-    "queue_unavailable": "Job queue unavailable",
-    "redis_unavailable": "Shared state unavailable",
-}
 
 
 class ProblemSchema(ma.Schema):
@@ -73,10 +66,11 @@ def problem_response(
     errors: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
+    title: str | None = None,
 ) -> Response:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + code,
-        "title": UNAVAILABLE_TITLES.get(code) or TITLES.get(status, "Error"),
+        "title": title or TITLES.get(status, "Error"),
         "status": status,
         "code": code,
     }
@@ -141,7 +135,8 @@ def domain_error_response(error: domain.FieldcheckError) -> Response:
         # Retryable, and the message says which store failed (never a host, path or query).
         log.warning("request failed, retryable: %s", error, exc_info=error.__cause__)
         return problem_response(
-            status, code=error.code, detail=error.message, headers=headers, extra=extra
+            status, code=error.code, detail=error.message, headers=headers, extra=extra,
+            title=error.title,
         )
     if status >= 500:
         log.error("request failed: %s", error)
@@ -154,16 +149,6 @@ def domain_error_response(error: domain.FieldcheckError) -> Response:
     return problem_response(
         status, code=error.code, detail=error.message, errors=errors, headers=headers, extra=extra
     )
-
-
-class RedisUnavailableError(domain.ServiceUnavailableError):
-    """Redis (the login rate limiter's counters, the job queue) cannot be reached."""
-
-    code = "redis_unavailable"
-    default_message = (
-        "The server's shared state (Redis) cannot be reached; nothing was done. Try again later."
-    )
-    default_retry_after = 10
 
 
 def unavailable(error: Exception) -> domain.ServiceUnavailableError | None:
@@ -181,7 +166,7 @@ def unavailable(error: Exception) -> domain.ServiceUnavailableError | None:
         # All pooled connections busy; or psycopg used directly, without SQLAlchemy.
         return domain.DatabaseUnavailableError()
     if isinstance(error, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
-        return RedisUnavailableError()
+        return domain.RedisUnavailableError()
     return None
 
 

@@ -89,6 +89,7 @@ class ServiceUnavailableError(FieldcheckError):
     again after `retry_after` seconds may succeed. `reason` says what kind of fault."""
 
     code = "unavailable"
+    title = "Service unavailable"
     default_message = "A service the server needs is unavailable; try again later."
     default_retry_after = 30
 
@@ -112,6 +113,7 @@ class DatabaseUnavailableError(ServiceUnavailableError):
     """The database cannot be reached, or the connection broke during the request."""
 
     code = "database_unavailable"
+    title = "Database unavailable"
     # A connection cut during COMMIT may leave the work done: the client resends, and the
     # idempotent requests (client ids, Idempotency-Key) answer with what was stored.
     default_message = (
@@ -125,6 +127,7 @@ class StorageUnavailableError(ServiceUnavailableError):
     """The photo store cannot be reached, answered with an error, timed out or is full."""
 
     code = "storage_unavailable"
+    title = "Photo storage unavailable"
     default_message = "Photo storage is unavailable; the photo was not kept. Try again later."
 
 
@@ -132,5 +135,17 @@ class QueueUnavailableError(ServiceUnavailableError):
     """The job queue (Redis) cannot be reached; the job was not started."""
 
     code = "queue_unavailable"
+    title = "Job queue unavailable"
     default_message = "The job queue cannot be reached; nothing was started. Try again later."
+    default_retry_after = 10
+
+
+class RedisUnavailableError(ServiceUnavailableError):
+    """Redis (the login rate limiter's counters, the job queue) cannot be reached."""
+
+    code = "redis_unavailable"
+    title = "Shared state unavailable"
+    default_message = (
+        "The server's shared state (Redis) cannot be reached; nothing was done. Try again later."
+    )
     default_retry_after = 10

@@ -35,7 +35,7 @@ from api.pagination import PageArgsSchema, fetch_page
 from api.security import current_user
 from fieldcheck.errors import NotFoundError, ValidationError
 from fieldcheck.jobs.models import Job
-from fieldcheck.jobs.service import get_job_or_raise
+from fieldcheck.jobs.service import configured_stale_after, get_job_or_raise
 from fieldcheck.registry import businesses as business_service
 from fieldcheck.registry.models import ImportBatch, ImportIssue
 from fieldcheck.registry.service import ImportRequest, ensure_file_readable, request_import
@@ -132,10 +132,19 @@ def create_import(form: dict[str, Any], files: dict[str, FileStorage]) -> Job:
 @blp.get("/jobs/<int:job_id>")
 @blp.login_required("admin", "supervisor")
 @blp.response(200, JobSchema)
-@blp.alt_response(404, description="No such job")
+@blp.alt_response(404, description="No such job, or not one you started")
 def get_job(job_id: int) -> Job:
-    """A background job's state, progress and result"""
-    return get_job_or_raise(db_session(), job_id)
+    """A background job's state, progress and result
+
+    Admins read every job; a supervisor only the jobs they started themselves. A job whose
+    worker stopped answering is reported failed.
+    """
+    return get_job_or_raise(
+        db_session(),
+        job_id,
+        stale_after=configured_stale_after(services().settings),
+        reader=current_user(),
+    )
 
 
 @blp.get("/imports")

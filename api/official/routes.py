@@ -6,18 +6,25 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 from flask import Response, current_app, redirect, request, send_file, stream_with_context, url_for
 
 from api.extensions import Blueprint, db_session, services
-from api.official.schemas import ExportCreateSchema, ExportJobSchema, RegistryQueryArgsSchema
+from api.official.schemas import (
+    EvidencePhotoQueryArgsSchema,
+    ExportCreateSchema,
+    ExportJobSchema,
+    RegistryQueryArgsSchema,
+)
 from api.security import client_address, current_user
 from fieldcheck.errors import ConflictError
 from fieldcheck.exports import service
 from fieldcheck.exports.actions import VERDICT_LABELS
 from fieldcheck.exports.rows import ExportFilters, count_estimate
 from fieldcheck.jobs.models import Job
+from fieldcheck.jobs.service import configured_stale_after
 
 blp = Blueprint(
     "official",
@@ -122,6 +129,10 @@ def download_registry(args: dict[str, Any], bureau: str) -> Response:
     )
 
 
+def _stale_after() -> timedelta:
+    return configured_stale_after(services().settings)
+
+
 def _job_view(job: Job) -> dict[str, Any]:
     result = job.result or {}
     view = {
@@ -175,7 +186,9 @@ def create_export(body: dict[str, Any], bureau: str) -> dict[str, Any]:
 @blp.alt_response(404, description="No such export of yours")
 def get_export(job_id: int) -> dict[str, Any]:
     """An export job's progress, and its file's fingerprint once done"""
-    job = service.get_export_job_or_raise(db_session(), job_id=job_id, actor=current_user())
+    job = service.get_export_job_or_raise(
+        db_session(), job_id=job_id, actor=current_user(), stale_after=_stale_after()
+    )
     return _job_view(job)
 
 
@@ -187,7 +200,11 @@ def get_export(job_id: int) -> dict[str, Any]:
 def download_export(job_id: int) -> Response:
     """Download the file of a finished export job (audited)"""
     export = service.open_export_download(
-        db_session(), job_id=job_id, actor=current_user(), client_address=client_address()
+        db_session(),
+        job_id=job_id,
+        actor=current_user(),
+        client_address=client_address(),
+        stale_after=_stale_after(),
     )
     assert export.path is not None and export.sha256 is not None
     response = send_file(
@@ -234,12 +251,12 @@ def evidence_page(token: str, business_id: int) -> Response:
 
 
 @blp.get("/evidence/<string:token>/<int:business_id>/photos/<int:photo_id>")
-@blp.doc(parameters=[{"in": "query", "name": "thumbnail", "schema": {"type": "string"},
-                      "description": "Any non-empty value: the small upright version"}])
+@blp.arguments(EvidencePhotoQueryArgsSchema, location="query")
 @blp.photo_response()
 @blp.alt_response(302, description="Redirect to a short-lived link into the bucket")
 @blp.alt_response(404, description="Not a photo of this row")
-def evidence_photo(token: str, business_id: int, photo_id: int) -> Response:
+def evidence_photo(args: dict[str, Any], token: str, business_id: int, photo_id: int
+                   ) -> Response:
     """One evidence photo (`?thumbnail=1` for the small upright version)"""
     content = service.open_evidence_photo(
         db_session(),
@@ -247,7 +264,7 @@ def evidence_photo(token: str, business_id: int, photo_id: int) -> Response:
         token=token,
         business_id=business_id,
         photo_id=photo_id,
-        variant="thumbnail" if request.args.get("thumbnail") else "original",
+        variant="thumbnail" if args["thumbnail"] else "original",
     )
     if content.url is not None:
         response = redirect(content.url, code=302)

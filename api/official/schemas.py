@@ -86,3 +86,10 @@ class ExportJobSchema(Schema):
     by_action = ma.fields.Dict(dump_only=True, allow_none=True)
     download_url = ma.fields.String(dump_only=True, allow_none=True,
                                     metadata={"description": "Where to fetch the file, once done"})
+
+
+class EvidencePhotoQueryArgsSchema(Schema):
+    thumbnail = ma.fields.Boolean(
+        load_default=False,
+        metadata={"description": "true (or 1): the small upright version, not the original"},
+    )

@@ -47,7 +47,7 @@ from fieldcheck.exports.rows import (
 from fieldcheck.exports.writers import XLSX_MAX_ROWS, RowWriter, Summary, make_writer
 from fieldcheck.fieldwork.models import Discovery, DiscoveryPhoto
 from fieldcheck.jobs.models import Job
-from fieldcheck.jobs.service import create_job, get_job_or_raise
+from fieldcheck.jobs.service import STALE_AFTER, create_job, get_job_or_raise
 from fieldcheck.registry.models import Business, SourceRecord
 from fieldcheck.review.models import Finding
 
@@ -515,9 +515,13 @@ def run_export_job(
     return result.as_dict()
 
 
-def get_export_job_or_raise(session: Session, *, job_id: int, actor: User) -> Job:
-    """An export job of `actor`'s (others' jobs are not found, not forbidden)."""
-    job = get_job_or_raise(session, job_id)
+def get_export_job_or_raise(
+    session: Session, *, job_id: int, actor: User, stale_after: timedelta = STALE_AFTER
+) -> Job:
+    """An export job of `actor`'s (others' jobs are not found, not forbidden); one whose
+    heartbeat is older than `stale_after` is reported failed."""
+    job = get_job_or_raise(session, job_id, stale_after=stale_after, reader=actor)
+    # Even an admin reads here only the exports they asked for themselves.
     if job.kind != "export" or job.created_by_id != actor.id:
         raise NotFoundError(f"export job {job_id} not found")
     return job
@@ -535,10 +539,15 @@ def export_of_job(session: Session, job_id: int) -> Export | None:
 
 
 def open_export_download(
-    session: Session, *, job_id: int, actor: User, client_address: str | None = None
+    session: Session,
+    *,
+    job_id: int,
+    actor: User,
+    client_address: str | None = None,
+    stale_after: timedelta = STALE_AFTER,
 ) -> Export:
     """The finished file of an export job, for its owner; records the download (commits)."""
-    job = get_export_job_or_raise(session, job_id=job_id, actor=actor)
+    job = get_export_job_or_raise(session, job_id=job_id, actor=actor, stale_after=stale_after)
     authorize_export(actor, job.params.get("bureau", ""))
     if job.state != "succeeded":
         raise ConflictError(f"export job {job_id} is {job.state}; the file is not ready")

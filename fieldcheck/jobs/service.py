@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +29,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from fieldcheck.db import make_session_factory
 from fieldcheck.errors import FieldcheckError, NotFoundError, QueueUnavailableError
 from fieldcheck.jobs.models import Job
+
+if TYPE_CHECKING:
+    from fieldcheck.auth.models import User
+    from fieldcheck.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +93,27 @@ def create_job(session: Session, *, kind: str, params: dict[str, Any], actor_id:
     return job
 
 
+def configured_stale_after(settings: Settings) -> timedelta:
+    """The stale limit of FIELDCHECK_JOB_STALE_AFTER_S, for every reader of this deployment."""
+    return timedelta(seconds=settings.job_stale_after_s)
+
+
 def get_job(
-    session: Session, job_id: int, *, stale_after: timedelta = STALE_AFTER
+    session: Session,
+    job_id: int,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+    reader: User | None = None,
 ) -> Job | None:
-    """The job; a running one whose heartbeat stopped is marked failed first (commits)."""
-    job = session.get(Job, job_id)
+    """The job; a running one whose heartbeat stopped is marked failed first (commits).
+
+    With a `reader`, only a job they may read: admins read every job, anyone else only the
+    jobs they started. None reads any job (the command line, workers).
+    """
+    query = sa.select(Job).where(Job.id == job_id)
+    if reader is not None and reader.role != "admin":
+        query = query.where(Job.created_by_id == reader.id)
+    job = session.scalar(query)
     if job is not None and _is_stale(job, stale_after):
         # One reader records the death, once. NO KEY UPDATE: a live import's rows hold a
         # key-share lock on their job, which must not make this wait.
@@ -163,8 +183,16 @@ def _abandon_export(session: Session, job: Job) -> None:
         )
 
 
-def get_job_or_raise(session: Session, job_id: int) -> Job:
-    job = get_job(session, job_id)
+def get_job_or_raise(
+    session: Session,
+    job_id: int,
+    *,
+    stale_after: timedelta = STALE_AFTER,
+    reader: User | None = None,
+) -> Job:
+    """As `get_job`; NotFoundError when there is no such job or `reader` may not read it
+    (another's job is not found rather than forbidden, so ids reveal nothing)."""
+    job = get_job(session, job_id, stale_after=stale_after, reader=reader)
     if job is None:
         raise NotFoundError(f"job {job_id} not found")
     return job

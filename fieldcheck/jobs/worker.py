@@ -21,6 +21,7 @@ from fieldcheck.jobs.service import (
     HEARTBEAT_INTERVAL_S,
     RQJobRunner,
     abandon_job,
+    configured_stale_after,
     execute_job,
     reap_stale_jobs,
 )
@@ -104,7 +105,7 @@ def run_worker(
         settings = Settings.from_env()
         heartbeat_s = settings.job_heartbeat_s if heartbeat_s is None else heartbeat_s
         if stale_after is None:
-            stale_after = timedelta(seconds=settings.job_stale_after_s)
+            stale_after = configured_stale_after(settings)
     configure(database_url, heartbeat_s=heartbeat_s)
     try:
         with make_session_factory(_process_engine())() as session:

@@ -108,7 +108,10 @@ TABLE: dict[tuple[str, str], Access | dict[str, Access]] = {
     ("GET", f"{V1}/admin/imports/<int:batch_id>"): allow(ADMINS),
     ("GET", f"{V1}/admin/imports/<int:batch_id>/issues"): allow(ADMINS),
     ("GET", f"{V1}/admin/imports/<int:batch_id>/issues.csv"): allow(ADMINS),
-    ("GET", f"{V1}/admin/jobs/<int:job_id>"): allow(STAFF),
+    # Admins read every job, anyone else only the jobs they started: the scene's job is the
+    # tax official's export, so both supervisors are let in and do not find it.
+    ("GET", f"{V1}/admin/jobs/<int:job_id>"):
+        allow(ADMINS, supervisor=404, other_supervisor=404),
     ("GET", f"{V1}/admin/businesses"): allow(STAFF),
     ("GET", f"{V1}/admin/businesses/<int:business_id>"): allow(STAFF),
     ("POST", f"{V1}/admin/businesses/merge"): allow(ADMINS),

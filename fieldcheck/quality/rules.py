@@ -1,29 +1,25 @@
-"""The thresholds quality checks use, read from a campaign's rules with county-office defaults."""
+"""The thresholds quality checks use: a campaign's rules, plus the checks' own thresholds read
+from the same rules document, with county-office defaults."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from fieldcheck.dispatch.models import Campaign
-from fieldcheck.dispatch.service import campaign_rules
+from fieldcheck.dispatch.service import CampaignRules, campaign_rules
 
 
-@dataclass(frozen=True)
-class QualityRules:
+@dataclass
+class QualityRules(CampaignRules):
     """Every threshold of the checks, per campaign.
 
-    The first group comes from the campaign's `CampaignRules`; the others are read from the
-    same `campaign.rules` document under the same names and default as below.
+    GPS tolerance and accuracy, photo distance, speed, time on site, re-check rate and the
+    photos each outcome needs are the campaign's `CampaignRules`, defaults and all. The
+    thresholds below concern the checks only; they are read from the same `campaign.rules`
+    document under the same names, and default as given here.
     """
 
-    gps_tolerance_m: float = 150.0
-    accuracy_max_m: float = 50.0
-    photo_distance_m: float = 100.0
-    max_speed_kmh: float = 120.0
-    min_time_on_site_s: float = 60.0
-    recheck_rate: float = 0.05
-    required_photos_by_outcome: dict[str, list[str]] = field(default_factory=dict)
     # A photo taken this long before the visit started is not a photo of this visit.
     photo_max_age_min: float = 120.0
     # Phone and camera share a clock: a photo taken after the result was recorded by more
@@ -45,24 +41,17 @@ class QualityRules:
     max_attempts: int = 2
 
 
-_FROM_CAMPAIGN_RULES = (
-    "gps_tolerance_m",
-    "accuracy_max_m",
-    "photo_distance_m",
-    "max_speed_kmh",
-    "min_time_on_site_s",
-    "recheck_rate",
-    "required_photos_by_outcome",
-)
+_CAMPAIGN_FIELDS = frozenset(f.name for f in fields(CampaignRules))
 
 
 def quality_rules(campaign: Campaign) -> QualityRules:
-    """The campaign's thresholds; unknown or mistyped values fall back to the defaults."""
+    """The campaign's thresholds; unknown or mistyped values of the checks' own thresholds
+    fall back to their defaults."""
     base = campaign_rules(campaign)
-    values: dict[str, Any] = {name: getattr(base, name) for name in _FROM_CAMPAIGN_RULES}
+    values: dict[str, Any] = {name: getattr(base, name) for name in _CAMPAIGN_FIELDS}
     raw = campaign.rules or {}
     for f in fields(QualityRules):
-        if f.name in values or f.name not in raw:
+        if f.name in _CAMPAIGN_FIELDS or f.name not in raw:
             continue
         default = getattr(QualityRules, f.name)
         value = raw[f.name]

@@ -51,6 +51,14 @@ class VisitResult(Base):
         sa.Index(
             "ix_visit_results_evidence_pending", "id", postgresql_where=sa.text("evidence_pending")
         ),
+        # The quality checks read the courier's results nearest in time and in space: without
+        # these, each submission would read all of the courier's earlier results.
+        sa.Index("ix_visit_results_courier_captured", "courier_id", "captured_at", "id"),
+        sa.Index(
+            "ix_visit_results_position_geography",
+            sa.text("(position::geography)"),
+            postgresql_using="gist",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

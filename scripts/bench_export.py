@@ -134,10 +134,10 @@ def fill_campaign(conn, truth: Path | None = None) -> None:  # type: ignore[no-u
         CREATE TEMP TABLE courier_ids AS
         SELECT row_number() OVER (ORDER BY id) - 1 AS k, id FROM couriers;
         INSERT INTO visits (campaign_id, business_id, courier_id, kind, state, coarse_location,
-                            sync_seq, created_at, updated_at)
+                            created_at, updated_at)
         SELECT (SELECT max(id) FROM campaigns), v.business_id,
                (SELECT id FROM courier_ids WHERE k = v.business_id % 60), 'first', 'accepted',
-               false, 0, now(), now()
+               false, now(), now()
         FROM verdicts v;
         INSERT INTO visit_results (visit_id, courier_id, client_id, body_hash, outcome,
             not_found_reason, position, position_crs, accuracy_m, captured_at, received_at,

@@ -117,8 +117,8 @@ def add_results(conn: sa.Connection, rng: random.Random, *, first: int, last: in
     """), params)
     conn.execute(sa.text("""
         INSERT INTO visits (id, campaign_id, business_id, courier_id, kind, state,
-                            coarse_location, sync_seq, created_at, updated_at)
-        SELECT k, :campaign, k, :courier, 'first', 'submitted', false, k, now(), now()
+                            coarse_location, created_at, updated_at)
+        SELECT k, :campaign, k, :courier, 'first', 'submitted', false, now(), now()
         FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS k
     """), params)
     conn.execute(sa.text("""

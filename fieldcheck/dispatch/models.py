@@ -95,9 +95,6 @@ class Visit(Base):
     planned_day: Mapped[int | None] = mapped_column()
     route_order: Mapped[int | None] = mapped_column()
     coarse_location: Mapped[bool] = mapped_column(default=False)
-    # Unused: the phones' feed is kept in fieldwork's sync tables. Kept until code inserting
-    # visits with raw SQL stops naming it, then to be dropped.
-    sync_seq: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(Timestamp(), default=utcnow, onupdate=utcnow)
 

@@ -19,6 +19,7 @@ from fieldcheck.dispatch import planner
 from fieldcheck.dispatch.models import Campaign, Courier, Territory, Visit
 from fieldcheck.dispatch.territories import neighbours_from_polygons
 from fieldcheck.errors import ConflictError, NotFoundError, ValidationError
+from fieldcheck.fieldwork.rules import DEFAULT_REQUIRED_PHOTOS
 from fieldcheck.fieldwork.sync import record_visit_change
 from fieldcheck.geo.crs import from_wgs84
 from fieldcheck.jobs.models import Job
@@ -59,7 +60,7 @@ class CampaignRules:
     neighbour_hops: int = 2
     # ISO weekdays worked (1 = Monday).
     working_weekdays: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5, 6])
-    required_photos: list[str] = field(default_factory=lambda: ["storefront", "doorplate"])
+    required_photos: list[str] = field(default_factory=lambda: list(DEFAULT_REQUIRED_PHOTOS))
     required_photos_by_outcome: dict[str, list[str]] = field(
         default_factory=lambda: dict(OUTCOME_PHOTO_DEFAULTS)
     )
@@ -202,9 +203,9 @@ def _create_missing_visits(session: Session, campaign: Campaign) -> int:
     conditions.append(registry)
     return session.execute(
         sa.text(f"""
-        INSERT INTO visits (campaign_id, business_id, kind, state, coarse_location, sync_seq,
+        INSERT INTO visits (campaign_id, business_id, kind, state, coarse_location,
                             created_at, updated_at)
-        SELECT :campaign, b.id, 'first', 'planned', b.location_precision <> 'address', 0,
+        SELECT :campaign, b.id, 'first', 'planned', b.location_precision <> 'address',
                now(), now()
         FROM businesses b WHERE {" AND ".join(conditions)}
     """),

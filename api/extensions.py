@@ -6,6 +6,7 @@ answer is documented as problem+json (RFC 9457), with the headers sent beside it
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import wraps
@@ -13,8 +14,9 @@ from typing import Any, ClassVar
 
 import flask_smorest
 import marshmallow as ma
+import sqlalchemy as sa
 from apispec import BasePlugin
-from flask import current_app, g
+from flask import current_app, g, request
 from sqlalchemy.orm import Session, sessionmaker
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import NotFound
@@ -252,6 +254,13 @@ class Blueprint(flask_smorest.Blueprint):
         """Document a 200 response that is a photo: the original, or its JPEG thumbnail."""
         return self.file_response(200, PHOTO_TYPES, description=description)
 
+    def statements_autocommit(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        """Run the request's statements each in its own transaction, with no BEGIN and
+        COMMIT around them: for a hot route whose statements each stand alone (as under READ
+        COMMITTED they see different snapshots anyway), two round trips fewer a request."""
+        func.statements_autocommit = True  # type: ignore[attr-defined]
+        return func
+
     def process_only(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Mark an operation that answers without the database or the photo storage."""
         return self.doc(**{PROCESS_ONLY: True})(func)
@@ -276,8 +285,23 @@ def services() -> Services:
 def db_session() -> Session:
     """The request's session; closed (and anything uncommitted rolled back) at teardown."""
     if "db_session" not in g:
-        g.db_session = services().sessions()
+        # The mark is copied onto every decorator's wrapper (functools.wraps), so it is
+        # found on the view whatever the order of the decorators.
+        view = current_app.view_functions.get(request.endpoint or "")
+        sessions = services().sessions
+        bind = sessions.kw.get("bind")
+        # A factory bound to one connection (a test's transaction) keeps it as it is.
+        if getattr(view, "statements_autocommit", False) and isinstance(bind, sa.Engine):
+            g.db_session = sessions(bind=_autocommit_engine(bind))
+        else:
+            g.db_session = sessions()
     return g.db_session
+
+
+@functools.lru_cache(maxsize=4)
+def _autocommit_engine(engine: sa.Engine) -> sa.Engine:
+    """The engine on the same pool whose connections commit each statement by itself."""
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def close_db_session(_exc: BaseException | None = None) -> None:

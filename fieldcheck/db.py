@@ -11,7 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, configure_mappers, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 NAMING_CONVENTION = {
@@ -83,6 +83,9 @@ def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     # Every model must be imported before a session resolves foreign keys between them.
     import fieldcheck.models  # noqa: F401
 
+    # Relationships are resolved now, once, rather than by a server worker's first request
+    # while every other request of that worker waits for it.
+    configure_mappers()
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 

@@ -60,6 +60,7 @@ def me() -> User:
 @blp.login_required("courier")
 @blp.arguments(SyncQueryArgsSchema, location="query")
 @blp.response(200, SyncPageSchema)
+@blp.statements_autocommit
 def pull_changes(args: dict[str, Any]) -> Response:
     """Visits added, changed and withdrawn since a cursor
 

@@ -216,6 +216,7 @@ class TrackedSessions:
 
     def __init__(self, factory: sessionmaker[Session]) -> None:
         self.factory = factory
+        self.kw = factory.kw  # what the app reads of a factory: its bind
         self.opened: list[Session] = []
 
     def __call__(self) -> Session:

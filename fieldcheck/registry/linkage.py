@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from rapidfuzz import fuzz
 from sqlalchemy.orm import Session
 
-from fieldcheck.registry.loader import copy_rows, create_stage
+from fieldcheck.registry.loader import copy_rows, create_stage, driver_connection
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,26 @@ LINK_REASONS = (LINK_SAME_CODE, LINK_SAME_ORG_CODE, LINK_NAME_ADDRESS, LINK_NEW)
 RECORD_COLUMNS = "r.id, r.business_id, r.name_key, r.town, r.road, r.number, r.org_code"
 
 
-@dataclass
+class LinkRecord(NamedTuple):
+    """A current record as linkage sees it (the columns of RECORD_COLUMNS)."""
+
+    id: int
+    business_id: int | None
+    name_key: str
+    town: str | None
+    road: str | None
+    number: str | None
+    org_code: str | None
+
+
+def _link_records(session: Session, sql: str) -> list[LinkRecord]:
+    # Plain tuples from the driver: thousands of rows are read and looked at once each.
+    with driver_connection(session).cursor() as cursor:
+        cursor.execute(sql)
+        return list(map(LinkRecord._make, cursor.fetchall()))
+
+
+@dataclass(slots=True)
 class Candidate:
     record_id: int
     business_id: int | None  # None while the record is itself being (re)linked
@@ -99,11 +119,12 @@ class _UnionFind:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def _pool(session: Session) -> list[sa.Row]:
+def _pool(session: Session) -> list[LinkRecord]:
     """Records to (re)link: those without a business, and lone records of code-less
     businesses without visits sharing a door or an organisation code with a fresh record."""
-    return session.execute(
-        sa.text(f"""
+    return _link_records(
+        session,
+        f"""
         WITH fresh AS MATERIALIZED (
             SELECT r.road, r.number, r.org_code FROM source_records r
             JOIN link_fresh f ON f.id = r.id
@@ -127,17 +148,18 @@ def _pool(session: Session) -> list[sa.Row]:
         WHERE r.is_current AND r.business_id IS NULL
         UNION ALL
         SELECT {RECORD_COLUMNS} FROM source_records r JOIN lone ON lone.id = r.id
-        """)
-    ).all()
+        """,
+    )
 
 
-def _linked_neighbours(session: Session, pool: list[sa.Row]) -> list[sa.Row]:
+def _linked_neighbours(session: Session, pool: list[LinkRecord]) -> list[LinkRecord]:
     """Linked records sharing a door or an organisation code with a pool record."""
     create_stage(session, "link_keys", "road text, number text, org_code text")
     copy_rows(session, "link_keys", ("road", "number", "org_code"),
               ((r.road, r.number, r.org_code) for r in pool))
-    return session.execute(
-        sa.text(f"""
+    return _link_records(
+        session,
+        f"""
         SELECT {RECORD_COLUMNS} FROM source_records r
         JOIN (SELECT DISTINCT road, number FROM link_keys) d
           ON d.road = r.road AND d.number = r.number
@@ -146,12 +168,12 @@ def _linked_neighbours(session: Session, pool: list[sa.Row]) -> list[sa.Row]:
         SELECT {RECORD_COLUMNS} FROM source_records r
         JOIN (SELECT DISTINCT org_code FROM link_keys) o ON o.org_code = r.org_code
         WHERE r.is_current AND r.business_id IS NOT NULL
-        """)
-    ).all()
+        """,
+    )
 
 
 def _best_match(
-    rec: sa.Row,
+    rec: LinkRecord,
     by_door: dict[tuple[str, str], list[Candidate]],
     by_org: dict[str, list[Candidate]],
 ) -> tuple[float, Candidate, str] | None:
@@ -200,16 +222,19 @@ def link_unlinked_records(session: Session) -> dict[str, int]:
     session.execute(sa.text("ANALYZE link_fresh"))
     stats = dict.fromkeys(LINK_REASONS, 0)
     _link_by_code(session)
-    stats[LINK_SAME_CODE] = session.scalar(sa.text(
-        "SELECT count(*) FROM source_records r JOIN link_fresh f ON f.id = r.id "
-        "WHERE r.link_reason = 'same_code'"))
     # A business that gained records may be located better now: locate_businesses looks at
-    # the businesses listed in locate_again as well as at the unlocated ones.
+    # the businesses listed in locate_again as well as at the unlocated ones. One pass over
+    # the fresh records fills it and counts those linked by their code.
     create_stage(session, "locate_again", "id integer")
-    session.execute(sa.text("""
-        INSERT INTO locate_again
-        SELECT DISTINCT r.business_id FROM source_records r JOIN link_fresh f ON f.id = r.id
-        WHERE r.business_id IS NOT NULL
+    stats[LINK_SAME_CODE] = session.scalar(sa.text("""
+        WITH linked AS MATERIALIZED (
+            SELECT r.business_id, r.link_reason FROM source_records r
+            JOIN link_fresh f ON f.id = r.id
+        ), again AS (
+            INSERT INTO locate_again
+            SELECT DISTINCT business_id FROM linked WHERE business_id IS NOT NULL
+        )
+        SELECT count(*) FROM linked WHERE link_reason = 'same_code'
     """))
     pool = _pool(session)
     if not pool:
@@ -250,7 +275,7 @@ def link_unlinked_records(session: Session) -> dict[str, int]:
 
 def _assign_groups(
     session: Session,
-    pool: list[sa.Row],
+    pool: list[LinkRecord],
     groups: _UnionFind,
     matched: dict[int, tuple[int, str, float]],
     pair_reason: dict[int, tuple[str, float]],

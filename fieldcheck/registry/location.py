@@ -6,189 +6,191 @@ courier should go. A road and number found in several townships, with no townshi
 is marked ambiguous and left without a point rather than guessed. Otherwise the business
 falls back to the centre of its township (precision `township`) or stays `unlocated`.
 Businesses located by a verified visit are never moved.
+
+The whole decision is one pass of set-based SQL inside the database: bringing the gazetteer
+and every record into Python cost more than deciding.
 """
 
 from __future__ import annotations
 
-import itertools
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
-from operator import itemgetter
-from typing import NamedTuple
-
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from fieldcheck.registry.loader import copy_rows, create_stage, driver_connection
+from fieldcheck.registry.loader import analyze_sample, copy_rows, create_stage
 
 
 def _ewkt(lon: float, lat: float) -> str:
     return f"SRID=4326;POINT({lon:.7f} {lat:.7f})"
 
 
-class GazetteerPoint(NamedTuple):
-    town: str
-    lon: float
-    lat: float
-    address: str
-    ewkt: str  # the point as written to the database, formatted once
+def _stage_centres(session: Session) -> None:
+    """Township centres (the mean of a township's gazetteer points) into `locate_centres`.
+
+    Summed by the database, divided and rounded here: the point is written as text with
+    seven decimals, as the gazetteer's own points are."""
+    create_stage(session, "locate_centres", "town text, location geometry(Point, 4326)")
+    sums = session.execute(sa.text(
+        "SELECT town, sum(ST_X(location)), sum(ST_Y(location)), count(*) "
+        "FROM gazetteer_addresses GROUP BY town"
+    )).all()
+    copy_rows(session, "locate_centres", ("town", "location"),
+              ((town, _ewkt(x / n, y / n)) for town, x, y, n in sums))
 
 
-# (bureau, town, road, number, row number, township of the tax office, township in the name)
-RecordAddress = tuple[str, str | None, str | None, str | None, int, str | None, str | None]
+# Each business's current records with what the decision needs; empty strings count as
+# missing, as elsewhere in intake. Records are taken tax first (its production address is
+# where couriers go), then in the order they came: `ord` sorts them so.
+_RECORDS_SQL = """
+    CREATE TEMP TABLE locate_records ON COMMIT DROP AS
+    SELECT r.business_id AS bid, r.id AS rid,
+           CAST(r.bureau <> 'tax' AS int) * 4294967296 + r.id AS ord,
+           CAST(r.bureau AS text) AS bureau, NULLIF(r.town, '') COLLATE "C" AS town,
+           NULLIF(r.road, '') COLLATE "C" AS road, NULLIF(r.number, '') COLLATE "C" AS number,
+           r.row_number
+    FROM source_records r JOIN businesses b ON b.id = r.business_id
+    JOIN {scope} t ON t.id = b.id
+    WHERE r.is_current AND b.location_precision <> 'visit'
+"""
+
+# The gazetteer's doors, each with its number of points and its first point: once per
+# township, and once for any township (`town` ''), so that each record finds its candidates
+# with one lookup. Keys are compared byte for byte, which is what equality is, under the "C"
+# collation, which hashes and sorts cheaply.
+_DOORS_SQL = """
+    CREATE TEMP TABLE locate_doors ON COMMIT DROP AS
+    SELECT road COLLATE "C" AS road, number COLLATE "C" AS number, town COLLATE "C" AS town,
+           count(*) AS n, min(id) AS gid
+    FROM gazetteer_addresses GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT road COLLATE "C", number COLLATE "C", '', count(*), min(id)
+    FROM gazetteer_addresses GROUP BY 1, 2
+"""
+
+_DECIDE_SQL = """
+    WITH matched AS (
+        -- Records whose door is in the gazetteer, in the township they name if they do.
+        SELECT rc.bid, rc.ord, d.n, d.gid
+        FROM locate_records rc JOIN locate_doors d
+          ON d.road = rc.road AND d.number = rc.number AND d.town = COALESCE(rc.town, '')
+    ), firsts AS (
+        -- The first record, in order, whose door is a single point; else the last one
+        -- whose door names several points.
+        SELECT bid, min(ord) FILTER (WHERE n = 1) AS exact_ord,
+               max(ord) FILTER (WHERE n > 1) AS ambiguous_ord
+        FROM matched GROUP BY bid
+    ), exact AS (
+        SELECT f.bid, m.gid, ' (' || rc.bureau || ' row ' || rc.row_number || ')' AS why
+        FROM firsts f JOIN matched m ON m.ord = f.exact_ord
+        JOIN locate_records rc ON rc.ord = f.exact_ord
+    ), ambiguous_points AS (
+        SELECT f.bid, g.id, g.town COLLATE "C" AS town, rc.road || rc.number || '号' AS door
+        FROM firsts f JOIN locate_records rc ON rc.ord = f.ambiguous_ord
+        JOIN gazetteer_addresses g
+          ON g.road COLLATE "C" = rc.road AND g.number COLLATE "C" = rc.number
+         AND (rc.town IS NULL OR g.town COLLATE "C" = rc.town)
+        WHERE f.exact_ord IS NULL
+    ), hinted AS (
+        -- Registry facts that name the township settle which of the same-named doors is
+        -- meant: the serving tax office (one per township), else the township an individual
+        -- business's registered name begins with. Only a single point settles it.
+        SELECT bid,
+               count(*) FILTER (WHERE by_office) AS by_office,
+               min(id) FILTER (WHERE by_office) AS office_gid,
+               count(*) FILTER (WHERE by_name) AS by_name,
+               min(id) FILTER (WHERE by_name) AS name_gid,
+               min(door) AS door,
+               string_agg(DISTINCT town, ', ' ORDER BY town) AS towns
+        FROM (
+            -- The records' fields are read for ambiguous businesses only.
+            SELECT p.bid, p.id, p.town, p.door,
+                   bool_or(s.fields ->> 'office_town' = p.town) AS by_office,
+                   bool_or(s.fields ->> 'name_town' = p.town) AS by_name
+            FROM ambiguous_points p JOIN locate_records rc ON rc.bid = p.bid
+            JOIN source_records s ON s.id = rc.rid
+            GROUP BY p.bid, p.id, p.town, p.door
+        ) p
+        GROUP BY bid
+    ), picked AS (
+        SELECT bid, gid, why FROM exact
+        UNION ALL
+        SELECT bid, CASE WHEN by_office = 1 THEN office_gid ELSE name_gid END,
+               CASE WHEN by_office = 1 THEN ' (township from the tax office)'
+                    ELSE ' (township from the registered name)' END
+        FROM hinted WHERE by_office = 1 OR by_name = 1
+    ), businesses_in AS (
+        -- Each business with its first record naming a township.
+        SELECT bid, min(ord) FILTER (WHERE town IS NOT NULL) AS town_ord
+        FROM locate_records GROUP BY bid
+    )
+    INSERT INTO locate_result (business_id, location, precision, source, town)
+    SELECT bi.bid,
+           CASE WHEN p.bid IS NOT NULL THEN g.location
+                WHEN h.bid IS NOT NULL THEN NULL
+                ELSE c.location END,
+           CASE WHEN p.bid IS NOT NULL THEN 'address'
+                WHEN h.bid IS NOT NULL THEN 'ambiguous'
+                WHEN c.town IS NOT NULL THEN 'township'
+                ELSE 'unlocated' END,
+           CASE WHEN p.bid IS NOT NULL THEN 'gazetteer ' || g.address || p.why
+                WHEN h.bid IS NOT NULL
+                THEN h.door || ' exists in ' || h.towns || '; the address names no township'
+                WHEN c.town IS NOT NULL
+                THEN 'centre of ' || c.town || ': the address is not in the gazetteer'
+                ELSE 'no township and no gazetteer match' END,
+           CASE WHEN p.bid IS NOT NULL THEN g.town
+                WHEN h.bid IS NOT NULL THEN NULL
+                ELSE t.town END
+    FROM businesses_in bi
+    LEFT JOIN picked p ON p.bid = bi.bid
+    LEFT JOIN gazetteer_addresses g ON g.id = p.gid
+    LEFT JOIN hinted h ON h.bid = bi.bid
+    LEFT JOIN locate_records t ON t.ord = bi.town_ord
+    LEFT JOIN locate_centres c ON c.town = t.town
+"""
 
 
-class Located(NamedTuple):
-    precision: str
-    lon: float | None
-    lat: float | None
-    town: str | None
-    source: str
-    ewkt: str | None = None
+def locate_businesses(
+    session: Session, *, everything: bool = False, again: str | None = None,
+    moved: str | None = None,
+) -> dict[str, int]:
+    """Locate businesses not yet located (all but visit-located ones when `everything`).
 
-
-class Gazetteer:
-    """The gazetteer in memory, indexed by (road, number), with township centres."""
-
-    def __init__(self, points: Iterable[tuple[str, str, str, str, float, float]]) -> None:
-        self.by_door: dict[tuple[str, str], list[GazetteerPoint]] = defaultdict(list)
-        sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-        for town, road, number, address, lon, lat in points:
-            self.by_door[(road, number)].append(
-                GazetteerPoint(town, lon, lat, address, _ewkt(lon, lat))
-            )
-            acc = sums[town]
-            acc[0] += lon
-            acc[1] += lat
-            acc[2] += 1
-        self.centres = {town: (s[0] / s[2], s[1] / s[2]) for town, s in sums.items()}
-        self.centre_ewkt = {town: _ewkt(lon, lat) for town, (lon, lat) in self.centres.items()}
-
-    @classmethod
-    def load(cls, session: Session) -> Gazetteer:
-        rows = session.execute(
-            sa.text(
-                "SELECT town, road, number, address, ST_X(location), ST_Y(location) "
-                "FROM gazetteer_addresses"
-            )
-        )
-        return cls((r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows)
-
-    def locate(self, records: list[RecordAddress]) -> Located:
-        """Records are given tax first: its production address is where couriers go."""
-        ambiguous: list[GazetteerPoint] = []
-        ambiguous_door = ""
-        for bureau, town, road, number, row, *_ in records:
-            if not (road and number):
-                continue
-            candidates = self.by_door.get((road, number), [])
-            if town:
-                candidates = [c for c in candidates if c.town == town]
-            if len(candidates) == 1:
-                point = candidates[0]
-                return Located(
-                    "address",
-                    point.lon,
-                    point.lat,
-                    point.town,
-                    f"gazetteer {point.address} ({bureau} row {row})",
-                    point.ewkt,
-                )
-            if len(candidates) > 1:
-                ambiguous, ambiguous_door = candidates, f"{road}{number}号"
-        if ambiguous:
-            # Registry facts that name the township settle which of the same-named doors is
-            # meant: the serving tax office (one per township), else the township an
-            # individual business's registered name begins with.
-            for hint_index, what in ((5, "the tax office"), (6, "the registered name")):
-                hinted = {r[hint_index] for r in records if r[hint_index]}
-                served = [c for c in ambiguous if c.town in hinted]
-                if len(served) == 1:
-                    point = served[0]
-                    return Located("address", point.lon, point.lat, point.town,
-                                   f"gazetteer {point.address} (township from {what})",
-                                   point.ewkt)
-            towns = sorted({c.town for c in ambiguous})
-            return Located(
-                "ambiguous",
-                None,
-                None,
-                None,
-                f"{ambiguous_door} exists in {', '.join(towns)}; the address names no township",
-            )
-        town = next((t for _, t, *_ in records if t), None)
-        if town and town in self.centres:
-            lon, lat = self.centres[town]
-            return Located(
-                "township", lon, lat, town,
-                f"centre of {town}: the address is not in the gazetteer", self.centre_ewkt[town],
-            )
-        return Located("unlocated", None, None, town, "no township and no gazetteer match")
-
-
-def _records_by_business(
-    session: Session, everything: bool, again: str | None
-) -> Iterator[tuple[int, list[RecordAddress]]]:
+    `again` names a temporary table of business ids (`id`) to locate again as well. Only
+    businesses whose point, precision, source or township changes are written; `moved`
+    names a temporary table (`id`) to add those whose point, precision or township changes
+    to. Returns the count of businesses looked at by the precision found.
+    """
     if everything:
         scope = "businesses"
     else:
         scope = "(SELECT id FROM businesses WHERE location_precision = 'unlocated'"
         scope += f" UNION SELECT id FROM {again})" if again else ")"
-    # A server-side cursor of the driver: plain tuples, fetched 10,000 at a time.
-    with driver_connection(session).cursor(name="locate_records") as cursor:
-        cursor.itersize = 10_000
-        cursor.execute(f"""
-            SELECT r.business_id, r.bureau, r.town, r.road, r.number, r.row_number,
-                   r.fields ->> 'office_town', r.fields ->> 'name_town'
-            FROM source_records r JOIN businesses b ON b.id = r.business_id
-            JOIN {scope} t ON t.id = b.id
-            WHERE r.is_current AND b.location_precision <> 'visit'
-            ORDER BY r.business_id, (r.bureau = 'tax') DESC, r.id
-        """)
-        for business_id, group in itertools.groupby(cursor, key=itemgetter(0)):
-            yield business_id, [r[1:] for r in group]
-
-
-def locate_businesses(
-    session: Session, *, everything: bool = False, again: str | None = None
-) -> dict[str, int]:
-    """Locate businesses not yet located (all but visit-located ones when `everything`).
-
-    `again` names a temporary table of business ids (`id`) to locate again as well. Only
-    businesses whose point, precision, source or township changes are written.
-    """
-    gazetteer = Gazetteer.load(session)
-    counts: dict[str, int] = defaultdict(int)
-
-    def results() -> Iterator[tuple[object, ...]]:
-        for business_id, records in _records_by_business(session, everything, again):
-            found = gazetteer.locate(records)
-            counts[found.precision] += 1
-            yield business_id, found.ewkt, found.precision, found.source, found.town
-
+    session.execute(sa.text("DROP TABLE IF EXISTS locate_records"))
+    session.execute(sa.text(_RECORDS_SQL.format(scope=scope)))
     create_stage(
         session,
         "locate_result",
         "business_id integer, location geometry(Point, 4326), precision text, "
         "source text, town text",
     )
-    # The query streams while COPY writes: both run on one connection, so buffer in batches.
-    batch: list[tuple[object, ...]] = []
-    for row in results():
-        batch.append(row)
-        if len(batch) >= 50_000:
-            copy_rows(
-                session,
-                "locate_result",
-                ("business_id", "location", "precision", "source", "town"),
-                batch,
-            )
-            batch.clear()
-    copy_rows(
-        session, "locate_result", ("business_id", "location", "precision", "source", "town"), batch
-    )
-    session.execute(
-        sa.text("""
+    # Nothing to locate (a gazetteer imported before any list): nothing to decide.
+    if session.scalar(sa.text("SELECT EXISTS (SELECT FROM locate_records)")):
+        # Without statistics the joins below are planned for a few rows, and sort.
+        analyze_sample(session, "locate_records")
+        _stage_centres(session)
+        session.execute(sa.text("DROP TABLE IF EXISTS locate_doors"))
+        session.execute(sa.text(_DOORS_SQL))
+        session.execute(sa.text(_DECIDE_SQL))
+    if moved:
+        # What a phone shows of a business: its point, precision and township (not whence).
+        session.execute(sa.text(f"""
+            INSERT INTO {moved}
+            SELECT b.id FROM businesses b JOIN locate_result l ON b.id = l.business_id
+            WHERE b.location_precision IS DISTINCT FROM l.precision
+               OR b.town IS DISTINCT FROM COALESCE(l.town, b.town)
+               OR b.location IS DISTINCT FROM l.location
+        """))
+    session.execute(sa.text("""
         UPDATE businesses b SET location = l.location, location_precision = l.precision,
             location_source = l.source, town = COALESCE(l.town, b.town), updated_at = now()
         FROM locate_result l WHERE b.id = l.business_id
@@ -196,6 +198,10 @@ def locate_businesses(
                OR b.location_source IS DISTINCT FROM l.source
                OR b.town IS DISTINCT FROM COALESCE(l.town, b.town)
                OR b.location IS DISTINCT FROM l.location)
-    """)
-    )
-    return dict(counts)
+    """))
+    # In the order businesses are first found with each precision, as before.
+    counts = session.execute(sa.text(
+        "SELECT precision, count(*) FROM locate_result GROUP BY precision "
+        "ORDER BY min(business_id)"
+    )).all()
+    return {precision: n for precision, n in counts}

@@ -4,6 +4,7 @@ not at all, and a file already imported is recognised and changes nothing."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -17,11 +18,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from fieldcheck.audit.service import record_event
 from fieldcheck.errors import InputFileError, ValidationError
+from fieldcheck.fieldwork.sync import record_business_change
 from fieldcheck.geo.crs import to_wgs84
 from fieldcheck.jobs.models import Job
 from fieldcheck.jobs.service import create_job
 from fieldcheck.registry.linkage import link_unlinked_records
-from fieldcheck.registry.loader import copy_rows, copy_text, create_stage
+from fieldcheck.registry.loader import analyze_sample, copy_rows, copy_text, create_stage
 from fieldcheck.registry.location import locate_businesses
 from fieldcheck.registry.models import IMPORT_KINDS, ImportBatch, ImportIssue
 from fieldcheck.registry.normalize import normalize_address, normalize_text
@@ -46,6 +48,11 @@ MAX_ISSUES_STORED = 200_000
 PARALLEL_MIN_ROWS = 20_000
 MAX_VALIDATION_WORKERS = 4
 CHUNK_ROWS = 2000
+# Businesses whose visits are put into the phones' feeds per call (a bounded IN list).
+ANNOUNCE_CHUNK = 1000
+# Memory for each sort and hash of the merge and of locating, for the import's transaction
+# only (the server's default, 4 MB, spills a list's rows to disk several times over).
+MERGE_WORK_MEM = "64MB"
 
 STAGE_SQL = """
     row_number integer, source_key text, raw jsonb, fields jsonb, content_hash text,
@@ -294,6 +301,8 @@ def import_registry(
         sink.add(warning)
     counters = {"read": 0, "imported": 0, "rejected": 0}
     create_stage(session, "registry_stage", STAGE_SQL)
+    # The merge sorts whole staged rows (raw cells included): in memory, not on disk.
+    session.execute(sa.text(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'"))
     with table:
         chunks = validate_table(
             table, header_map, bureau, labels,
@@ -316,15 +325,24 @@ def import_registry(
     rebuilt = (
         _drop_secondary_indexes(conn, "businesses") if counters["imported"] > businesses else []
     )
+    touched = _start_touched(session)
     changes, restore = _merge_stage(
-        session, batch_id=batch.id, bureau=bureau, businesses_locked=bool(rebuilt)
+        session, batch_id=batch.id, bureau=bureau, businesses_locked=bool(rebuilt),
+        touched=touched,
     )
     progress("linking", counters["read"], total, force=True)
     link_stats = link_unlinked_records(session)
+    if touched:
+        # Businesses that gained records (locate_again) or lost some to another (link_emptied).
+        conn.execute(sa.text(f"INSERT INTO {touched} SELECT id FROM locate_again"))
+        if conn.execute(sa.text("SELECT to_regclass('pg_temp.link_emptied')")).scalar():
+            conn.execute(sa.text(f"INSERT INTO {touched} SELECT id FROM link_emptied"))
     progress("locating", counters["read"], total, force=True)
-    locate_stats = locate_businesses(session, again="locate_again")
+    locate_stats = locate_businesses(session, again="locate_again", moved=touched)
     for definition in [*rebuilt, *restore]:
         conn.execute(sa.text(definition))
+    if touched:
+        _announce_business_changes(session, touched)
     sink.save(session, batch.id)
     batch.rows_read = counters["read"]
     batch.rows_imported = counters["imported"]
@@ -343,18 +361,43 @@ def import_registry(
     }
 
 
+def _start_touched(session: Session) -> str | None:
+    """The temporary table collecting businesses whose visits the phones must get again, or
+    None when there are no visits at all (the first imports, before any campaign)."""
+    if not session.scalar(sa.text("SELECT EXISTS (SELECT FROM visits)")):
+        return None
+    create_stage(session, "registry_touched", "id integer")
+    return "registry_touched"
+
+
+def _announce_business_changes(session: Session, touched: str) -> None:
+    """Put the visits of the touched businesses into their couriers' feeds as changed: what
+    a phone shows of a visit includes the business's point and its registered records."""
+    ids = session.scalars(sa.text(f"""
+        SELECT DISTINCT v.business_id FROM visits v
+        JOIN (SELECT DISTINCT id FROM {touched}) t ON t.id = v.business_id
+        ORDER BY v.business_id
+    """)).all()
+    for start in range(0, len(ids), ANNOUNCE_CHUNK):
+        record_business_change(session, ids[start : start + ANNOUNCE_CHUNK])
+    if ids:
+        log.info("registry changes reach the visits of %d businesses", len(ids))
+
+
 def _merge_stage(
-    session: Session, *, batch_id: int, bureau: str, businesses_locked: bool
+    session: Session, *, batch_id: int, bureau: str, businesses_locked: bool,
+    touched: str | None = None,
 ) -> tuple[dict[str, int], list[str]]:
     """Apply the staged list to the bureau's current records: add, change, remove, keep.
 
+    `touched` names a table to add the businesses of changed and removed records to.
     Returns the counts and the statements that restore foreign keys dropped for a bulk
     load, to be run once linkage and location are done."""
     conn = session.connection()
     params = {"batch": batch_id, "bureau": bureau}
     conn.execute(sa.text("CREATE INDEX ON registry_stage (source_key)"))
     # Statistics of the join keys only: sampling the JSON columns costs more than the joins.
-    conn.execute(sa.text("ANALYZE registry_stage (source_key, uscc, content_hash)"))
+    analyze_sample(session, "registry_stage (source_key, uscc, content_hash)")
     # Records added or changed by this import; linkage looks around them.
     create_stage(session, "link_fresh", "id integer")
     # Businesses for new credit codes first, so that new records are inserted already
@@ -369,6 +412,18 @@ def _merge_stage(
           AND NOT EXISTS (SELECT 1 FROM businesses b WHERE b.uscc = s.uscc)
         ORDER BY s.uscc, s.row_number
     """))
+    if touched:
+        # Records about to change or go, with the business they belong to now.
+        conn.execute(
+            sa.text(f"""
+            INSERT INTO {touched}
+            SELECT r.business_id FROM source_records r
+            WHERE r.bureau = :bureau AND r.is_current AND r.business_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM registry_stage s WHERE s.source_key = r.source_key
+                              AND s.content_hash = r.content_hash)
+        """),
+            params,
+        )
     unchanged = conn.execute(
         sa.text("""
         UPDATE source_records r SET batch_id = :batch, row_number = s.row_number
@@ -448,10 +503,9 @@ def _merge_stage(
     for definition in rebuilt:
         conn.execute(sa.text(definition))
     # Statistics that know the new rows, for the linkage and location queries that follow.
-    conn.execute(sa.text(
-        "ANALYZE source_records (bureau, source_key, is_current, business_id, uscc, org_code,"
-        " road, number)"))
-    conn.execute(sa.text("ANALYZE businesses (uscc, origin, location_precision)"))
+    analyze_sample(session, "source_records (bureau, source_key, is_current, business_id, uscc,"
+                   " org_code, road, number)")
+    analyze_sample(session, "businesses (uscc, origin, location_precision)")
     return {"added": added, "changed": changed, "removed": removed, "unchanged": unchanged}, restore
 
 
@@ -520,6 +574,7 @@ def import_gazetteer(
                 progress("reading", counters["read"], None)
             yield (*parsed, batch.id)
 
+    session.execute(sa.text(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'"))
     session.execute(sa.text("DELETE FROM gazetteer_addresses"))
     # The table is replaced whole: its indexes are built once after the load.
     rebuilt = _drop_secondary_indexes(session.connection(), "gazetteer_addresses")
@@ -529,13 +584,17 @@ def import_gazetteer(
             "gazetteer_addresses",
             ("address", "town", "road", "number", "location", "batch_id"),
             rows(),
+            plain=True,
         )
     for definition in rebuilt:
         session.execute(sa.text(definition))
-    session.execute(sa.text("ANALYZE gazetteer_addresses"))
+    analyze_sample(session, "gazetteer_addresses")
     progress("locating", counters["read"], counters["read"], force=True)
     # Points from the old gazetteer are stale: every business not located by a visit is redone.
-    located = locate_businesses(session, everything=True)
+    touched = _start_touched(session)
+    located = locate_businesses(session, everything=True, moved=touched)
+    if touched:
+        _announce_business_changes(session, touched)
     sink.save(session, batch.id)
     batch.rows_read = counters["read"]
     batch.rows_imported = counters["imported"]
@@ -549,6 +608,9 @@ def import_gazetteer(
         "location": located,
     }
 
+
+# A gazetteer repeats its few townships and roads, and door numbers, on every row.
+_normal_part = functools.lru_cache(maxsize=16_384)(normalize_text)
 
 # Yongkang and its neighbours lie well inside this box; a point outside is a data error.
 LON_RANGE = (118.0, 122.0)
@@ -587,9 +649,9 @@ def _gazetteer_row(
         )
         return None
     address_text = values.get("address") or ""
-    town = normalize_text(values.get("town") or "")
-    road = normalize_text(values.get("road") or "")
-    number = normalize_text(values.get("number") or "").removesuffix("号")
+    town = _normal_part(values.get("town") or "")
+    road = _normal_part(values.get("road") or "")
+    number = _normal_part(values.get("number") or "").removesuffix("号")
     if not (town and road and number) and address_text:
         # Only a gazetteer without separate columns needs its addresses parsed (slow).
         parsed = normalize_address(address_text)

@@ -10,9 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from fieldcheck.errors import MissingColumnsError
+from fieldcheck.fieldwork.sync import pull_changes
 from fieldcheck.jobs.models import Job
 from fieldcheck.registry.models import Business, ImportBatch, ImportIssue, SourceRecord
 from fieldcheck.registry.service import ImportRequest, request_import, run_import_job
+from tests.builders import courier_user, make_courier, make_visit
 from tests.files import (
     commerce_row,
     make_uscc,
@@ -458,3 +460,76 @@ def test_foreign_keys_dropped_for_a_first_list_are_restored_and_enforced(
     with pytest.raises(sa.exc.IntegrityError), session.begin_nested():
         session.execute(sa.text("UPDATE source_records SET business_id = -1 WHERE id = :r"),
                         {"r": record.id})
+
+
+# --- what phones already synced learn of a re-import ---------------------------------------
+
+
+@pytest.fixture
+def synced_visit(tmp_path, session_factory, session, gazetteer):
+    """A tax list imported, a courier's visit of its first business, synced by the phone:
+    (courier user, visit, the feed cursor after the first sync)."""
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "tax1.csv", [
+        tax_row(1, A, "永康市古山胜利五金经营部", "浙江省金华市永康市古山镇古山西路30号"),
+    ]))
+    business = session.scalar(sa.select(Business).where(Business.uscc == A))
+    courier = make_courier(session)
+    visit = make_visit(session, courier=courier, business=business)
+    user = courier_user(session, courier)
+    session.commit()
+    page = pull_changes(session, courier_user=user, after=None, limit=500)
+    assert [item.visit_id for item in page.items] == [visit.id]
+    return user, visit, page.last_seq
+
+
+def test_a_reimport_that_renames_a_business_sends_its_visit_again(
+    tmp_path, session_factory, session, synced_visit
+):
+    user, visit, cursor = synced_visit
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "tax2.csv", [
+        tax_row(1, A, "永康市古山胜利五金商行", "浙江省金华市永康市古山镇古山西路30号"),
+    ]))
+
+    page = pull_changes(session, courier_user=user, after=cursor, limit=500)
+    assert [item.visit_id for item in page.items] == [visit.id]
+    assert [r.name for r in page.items[0].visit.business.registered] == ["永康市古山胜利五金商行"]
+
+
+def test_a_reimport_that_moves_a_business_sends_its_visit_with_the_new_point(
+    tmp_path, session_factory, session, synced_visit
+):
+    user, visit, cursor = synced_visit
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "tax2.csv", [
+        tax_row(1, A, "永康市古山胜利五金经营部", "浙江省金华市永康市古山镇古山西路31号"),
+    ]))
+
+    page = pull_changes(session, courier_user=user, after=cursor, limit=500)
+    assert [item.visit_id for item in page.items] == [visit.id]
+    point = page.items[0].visit.business.location.wgs84
+    assert (round(point.lon, 6), round(point.lat, 6)) == (120.0834, 28.9973)
+
+
+def test_a_new_gazetteer_that_moves_a_business_sends_its_visit_again(
+    tmp_path, session_factory, session, synced_visit
+):
+    user, visit, cursor = synced_visit
+    moved = [("古山镇", "古山西路", 30, 120.083500, 28.997500), *GAZETTEER[1:]]
+    run_import(session_factory, session, "gazetteer", write_gazetteer(tmp_path / "g2.csv", moved))
+
+    page = pull_changes(session, courier_user=user, after=cursor, limit=500)
+    assert [item.visit_id for item in page.items] == [visit.id]
+    point = page.items[0].visit.business.location.wgs84
+    assert (round(point.lon, 6), round(point.lat, 6)) == (120.0835, 28.9975)
+
+
+def test_a_reimport_that_leaves_a_visited_business_as_it_was_sends_nothing(
+    tmp_path, session_factory, session, synced_visit
+):
+    user, _visit, cursor = synced_visit
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "tax2.csv", [
+        tax_row(1, A, "永康市古山胜利五金经营部", "浙江省金华市永康市古山镇古山西路30号"),
+        tax_row(2, B, "永康市江南杨建电动工具经营部", "永康市江南街道总部南路14号"),
+    ]))
+
+    assert pull_changes(session, courier_user=user, after=cursor, limit=500).items == []
+

@@ -117,10 +117,17 @@ def record_business_change(session: Session, business_ids: Iterable[int]) -> Non
     ids = sorted(set(business_ids))
     if not ids:
         return
-    for visit in session.scalars(
-        sa.select(Visit).where(Visit.business_id.in_(ids), Visit.state.in_(SHOWN_STATES))
+    # As record_visit_change for a visit whose courier did not change, read as plain rows:
+    # a re-import during a campaign may concern tens of thousands of visits.
+    pending: dict[tuple[int, int], bool] = session.info.setdefault(_PENDING, {})
+    for visit_id, courier_id in session.execute(
+        sa.select(Visit.id, Visit.courier_id).where(
+            Visit.business_id.in_(ids),
+            Visit.state.in_(SHOWN_STATES),
+            Visit.courier_id.is_not(None),
+        )
     ):
-        record_visit_change(session, visit, previous_courier_id=visit.courier_id)
+        pending[(courier_id, visit_id)] = False
 
 
 def number_visit_changes(session: Session) -> None:

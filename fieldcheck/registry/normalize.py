@@ -233,20 +233,48 @@ def _door_number(match: re.Match[str]) -> str | None:
     return None if value is None else str(value)
 
 
+def _arabic_number(match: re.Match[str]) -> str:
+    return str(chinese_number(match.group(1)))
+
+
+def _building(match: re.Match[str]) -> str:
+    return match.group(1) + "幢"
+
+
+def _floor(match: re.Match[str]) -> str:
+    return match.group(1) + "层"
+
+
 def _normalize_detail(text: str) -> str | None:
     if not text:
         return None
     if _DETAIL_MARK.search(text):
-        text = _DETAIL_CN_NUMBER.sub(lambda m: str(chinese_number(m.group(1))), text)
-        text = _BUILDING.sub(r"\1幢", text)
-        text = _FLOOR.sub(r"\1层", text)
+        # Functions, not r"\1幢" templates: re expands a template in Python at every call.
+        text = _DETAIL_CN_NUMBER.sub(_arabic_number, text)
+        text = _BUILDING.sub(_building, text)
+        text = _FLOOR.sub(_floor, text)
     text = text.replace("()", "").strip("-,，、 ")
     return text or None
 
 
 def normalize_address(text: object) -> NormalizedAddress:
     """Split a Yongkang address into town, road, door number and detail, with a matching key."""
-    compact = _compact(text)
+    return _split_address(_compact(text))
+
+
+def normalize_address_text(text: object) -> tuple[str, NormalizedAddress]:
+    """normalize_text(text) and normalize_address(text), with one Unicode normalisation."""
+    line = normalize_text(text)
+    # _compact(text): normalize_text joins the same words with a space where it joins them
+    # with nothing.
+    compact = line.replace(" ", "") if " " in line else line
+    if _OTHER_BRACKETS.search(compact):
+        compact = compact.translate(_BRACKETS)
+    return line, _split_address(compact)
+
+
+def _split_address(compact: str) -> NormalizedAddress:
+    # normalize_address of the text _compact made.
     if compact[:1] in _PREFIX_STARTS:
         prefix = _ADMIN_PREFIX.match(compact)
         assert prefix is not None  # every group is optional
@@ -255,7 +283,7 @@ def normalize_address(text: object) -> NormalizedAddress:
     else:
         rest = compact
         after_county = False
-    town, rest = _take_town(rest, after_county=after_county)
+    town, rest = _take_town(rest, after_county)
     zone = None
     zone_match = _ZONE.search(rest) if "开发区" in rest else None
     if zone_match:
@@ -266,25 +294,25 @@ def normalize_address(text: object) -> NormalizedAddress:
     tail = rest
     road_match = _ROAD.search(rest)
     if road_match:
-        road = _cut_road(road_match.group("road"))
+        road = road_match.group("road")
+        if _ROAD_CUT.search(road):  # rarely: spares a call for the others
+            road = _cut_road(road)
         tail = rest[road_match.end() :]
         door = _DOOR_NUMBER.match(tail)
         if door:
-            number = _door_number(door)
+            number = door.group("digits")
+            # Plain digits not starting with 0 (nearly all) are the number as they are.
+            if not (number and number.isascii() and number.isdigit() and number[0] != "0"):
+                number = _door_number(door)
             tail = tail[door.end() :]
     else:
         door = _ANY_DOOR_NUMBER.search(rest)
         if door:
             number = _door_number(door)
             tail = rest[door.end() :]
-    return NormalizedAddress(
-        text=compact,
-        town=town,
-        zone=zone,
-        road=road,
-        number=number,
-        detail=_normalize_detail(tail),
-    )
+    # text, town, zone, road, number, detail: keywords would cost a tenth of the whole split.
+    detail = _normalize_detail(tail) if tail else None
+    return NormalizedAddress(compact, town, zone, road, number, detail)
 
 
 def _from_excel_serial(serial: float) -> date:

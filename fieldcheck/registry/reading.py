@@ -409,10 +409,11 @@ def _iter_csv_rows(path: Path, name: str, encoding: str, delimiter: str) -> Iter
             for cells in reader:
                 # Counting records, not lines: Excel shows a cell with a line break as one row.
                 row_number += 1
-                # _is_blank inlined: this runs for every cell of the file.
-                yield RawRow(
-                    row_number, [cell if cell and not cell.isspace() else None for cell in cells]
-                )
+                # Blank cells become None (_is_blank inlined: this runs for every cell of the
+                # file); most rows have none, and keep the list the csv module made.
+                if "" in cells or any(map(str.isspace, cells)):
+                    cells = [cell if cell and not cell.isspace() else None for cell in cells]
+                yield RawRow(row_number, cells)
         except UnicodeDecodeError:
             # Text is decoded a block ahead of the csv reader, so the place is only "after".
             raise InputFileError(
@@ -480,17 +481,20 @@ def _iter_workbook_rows(path: Path, name: str, sheet: str | None) -> Iterator[Ra
             # lists) but at its first used column: pad so that positions are Excel's.
             blank_columns: list[str | None] = [None] * (worksheet.start or (0, 0))[1]
             for index, cells in enumerate(worksheet.iter_rows()):
-                # Most cells are text: cell_text's test for them is inlined.
-                yield RawRow(
-                    index + 1,
-                    blank_columns
-                    + [
+                try:
+                    # Most rows hold only filled text cells and keep the list calamine made.
+                    plain = "" not in cells and not any(map(str.isspace, cells))
+                except TypeError:
+                    plain = False  # a number or a date
+                if not plain:
+                    # Most cells are text: cell_text's test for them is inlined.
+                    cells = [
                         (cell if cell and not cell.isspace() else None)
                         if cell.__class__ is str
                         else cell_text(cell)
                         for cell in cells
-                    ],
-                )
+                    ]
+                yield RawRow(index + 1, blank_columns + cells if blank_columns else cells)
         except PasswordError:
             raise _password_error(name) from None
         except CalamineError as exc:
@@ -797,8 +801,13 @@ def _stripped(names: tuple[str, ...], cells: Sequence[str | None]) -> dict[str, 
     """Field -> stripped text, None for a missing or blank cell."""
     filled = list(filter(None, cells))
     try:
-        # Cells rarely have spaces around them: one search over the row finds those that do.
-        plain = not _EDGE_SPACE.search("\x00".join(filled))
+        # Cells rarely hold whitespace at all: all whitespace but the space is unprintable,
+        # so two scans of the row's text clear most rows; the others are searched for
+        # whitespace at the edges of a cell.
+        text = "".join(filled)
+        plain = (" " not in text and text.isprintable()) or not _EDGE_SPACE.search(
+            "\x00".join(filled)
+        )
     except TypeError:
         plain = False  # not text: left to strip() below
     if not plain or len(filled) + cells.count(None) != len(cells):  # "" is read as None too

@@ -1,5 +1,7 @@
 """Identifier checks against published examples and codes built with the published algorithms."""
 
+from datetime import date
+
 import pytest
 
 from fieldcheck.registry.codes import (
@@ -21,6 +23,7 @@ from fieldcheck.registry.codes import (
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)  # GB 32100
 ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)  # GB 11714
+ORG_CODE_VALUES = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 RIC_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)  # GB 11643
 
 
@@ -286,3 +289,66 @@ def test_entity_kind_from_uscc_reads_the_first_two_characters(code, kind):
 def test_entity_kind_from_reg_no_reads_digit_7():
     assert entity_kind_from_reg_no("110108000000016") == "company"
     assert entity_kind_from_reg_no("330784600000001") == "individual"
+
+
+def test_check_resident_id_finds_the_check_digit_of_every_id_as_the_standard_prints_it():
+    import random
+
+    rng = random.Random(11643)
+    for _ in range(2000):
+        first17 = "330784" + f"{rng.randint(1900, 2020)}{rng.randint(1, 12):02d}01" + (
+            f"{rng.randint(0, 999):03d}"
+        )
+        right = ric_with_check(first17)
+        assert check_resident_id(right).status == "valid", right
+        wrong = first17 + ("0" if right[-1] != "0" else "1")
+        assert check_resident_id(wrong).reason == f"check digit should be {right[-1]}"
+
+
+def test_check_resident_id_reads_full_width_digits_as_digits():
+    assert check_resident_id("３３０７８４１９８４１２０６００８４").status == "valid"
+
+
+@pytest.mark.parametrize(
+    ("birth", "status"),
+    [
+        ("19000101", "valid"),
+        ("19840229", "valid"),  # a leap day
+        ("19850229", "invalid"),  # no leap year
+        ("19840431", "invalid"),
+        ("18991231", "invalid"),
+        ("20990101", "invalid"),
+    ],
+)
+def test_check_resident_id_knows_the_real_birth_dates(birth, status):
+    assert check_resident_id(ric_with_check(f"330784{birth}008")).status == status
+
+
+def test_check_resident_id_accepts_a_birth_date_earlier_this_year():
+    today = date.today()
+    if (today.month, today.day) == (1, 1):
+        pytest.skip("no earlier day this year")
+    code = ric_with_check(f"330784{today.year}0101008")
+    assert check_resident_id(code).status == "valid"
+
+
+@pytest.mark.parametrize("body", ["PJ7L3CLR", "00000000", "LTGJJEAW", "MA2E0Y8J", "12345678"])
+def test_check_uscc_warns_exactly_when_the_embedded_organisation_code_is_wrong(body):
+    total = sum(ORG_CODE_VALUES.index(c) * w for c, w in zip(body, ORG_WEIGHTS, strict=True))
+    right = {10: "X", 11: "0"}.get(11 - total % 11, str(11 - total % 11))
+    assert check_uscc(uscc_with_check("92330784" + body + right)).status == "valid"
+    wrong = "1" if right != "1" else "2"
+    result = check_uscc(uscc_with_check("92330784" + body + wrong))
+    assert result.status == "warning"
+    assert f"its check character should be {right}, not {wrong}" in result.reason
+
+
+def test_check_uscc_names_a_bad_last_character_before_the_check_digit():
+    result = check_uscc("92330784PJ7L3CLR7O")
+    assert result.status == "invalid"
+    assert result.reason.startswith("contains O")
+
+
+def test_entity_kind_from_uscc_reads_lower_case_and_spaced_codes():
+    assert entity_kind_from_uscc("92340602ma2pbmem24") == "individual"
+    assert entity_kind_from_uscc(" 91 110000600037341L") == "company"

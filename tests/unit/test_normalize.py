@@ -8,6 +8,7 @@ from fieldcheck.registry.normalize import (
     NormalizedAddress,
     chinese_number,
     normalize_address,
+    normalize_address_text,
     normalize_name,
     normalize_text,
     parse_date,
@@ -212,3 +213,24 @@ def test_split_phones_splits_on_chinese_and_ascii_separators_without_repeats():
 def test_split_phones_of_an_empty_cell_is_an_empty_list():
     assert split_phones(None) == []
     assert split_phones(" ") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "浙江省金华市永康市古山镇唐先大道43号163室",
+        " 永康市 江南街道\u3000飞凤北路１号 ",
+        "东城街道（龙川北路）30号\u200b",
+        "西溪镇溪心路二十三号三号楼五楼",
+        "经济开发区花川南路\t8号【东厂】",
+        "",
+        None,
+    ],
+)
+def test_normalize_address_text_gives_the_normal_text_and_the_address_of_it(text):
+    assert normalize_address_text(text) == (normalize_text(text), normalize_address(text))
+
+
+def test_normalize_address_writes_buildings_and_floors_one_way():
+    address = normalize_address("古山镇古山西路30号三号楼5楼502室")
+    assert (address.number, address.detail) == ("30", "3幢5层502室")

@@ -564,6 +564,45 @@ def test_iter_records_strips_cells_and_turns_blank_cells_into_none(tmp_path):
     assert record.values["phone"] is None
 
 
+def test_open_table_reads_blank_csv_cells_as_none_and_keeps_spaces_of_filled_ones(tmp_path):
+    path = write_csv(
+        tmp_path / "tax.csv",
+        [
+            ["纳税人识别号", "纳税人名称", "生产经营地址", "联系电话"],
+            ["A1", " 振丰 ", "", "\u3000"],
+        ],
+    )
+    with open_table(path, profile="tax") as table:
+        [row] = list(table)
+    assert row.values == ["A1", " 振丰 ", None, None]
+
+
+def test_open_table_reads_blank_and_typed_xlsx_cells_of_one_row(tmp_path):
+    header = ["统一社会信用代码", "名称", "住所", "注册资本", "成立日期"]
+    rows = [header, ["91110000600037341L", " ", "路1号", 50, datetime(2008, 6, 16)]]
+    with open_table(write_xlsx(tmp_path / "c.xlsx", rows), profile="commerce") as table:
+        [row] = list(table)
+    assert row.values == ["91110000600037341L", None, "路1号", "50", "2008-06-16"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "read"),
+    [
+        ("振丰", "振丰"),
+        (" 振丰", "振丰"),
+        ("振丰\u3000", "振丰"),
+        ("振 丰", "振 丰"),  # a space inside a cell is kept
+        ("振\t丰", "振\t丰"),
+        ("\xa0", None),
+        ("", None),
+    ],
+)
+def test_iter_records_strips_only_the_edges_of_each_cell(cell, read):
+    header_map = map_headers(["纳税人识别号", "纳税人名称", "生产经营地址"], "tax")
+    [record] = iter_records([RawRow(2, ["A1", cell, "古山北路1号"])], header_map)
+    assert record.values == {"tin": "A1", "name": read, "op_address": "古山北路1号"}
+
+
 # --- streaming -----------------------------------------------------------------------------
 
 

@@ -148,6 +148,8 @@ def _pool(session: Session) -> list[LinkRecord]:
         WHERE r.is_current AND r.business_id IS NULL
         UNION ALL
         SELECT {RECORD_COLUMNS} FROM source_records r JOIN lone ON lone.id = r.id
+        -- In record order: ties between equally good matches go the same way every time.
+        ORDER BY 1
         """,
     )
 
@@ -168,6 +170,7 @@ def _linked_neighbours(session: Session, pool: list[LinkRecord]) -> list[LinkRec
         SELECT {RECORD_COLUMNS} FROM source_records r
         JOIN (SELECT DISTINCT org_code FROM link_keys) o ON o.org_code = r.org_code
         WHERE r.is_current AND r.business_id IS NOT NULL
+        ORDER BY 1
         """,
     )
 

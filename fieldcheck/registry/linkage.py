@@ -208,9 +208,10 @@ def link_unlinked_records(session: Session) -> dict[str, int]:
     """Link every current record without a business; returns counts by link reason.
 
     The businesses that gained or lost records are left in the temporary table
-    `locate_again`, for locate_businesses(session, again="locate_again").
+    `locate_again`, for locate_businesses(session, again="locate_again"); those that lost
+    records to another business in `link_emptied` (emptied ones are deleted).
     """
-    session.execute(sa.text("DROP TABLE IF EXISTS link_emptied"))
+    create_stage(session, "link_emptied", "id integer")
     # The import fills link_fresh with the records it added or changed; a direct call
     # (no import) starts it here.
     session.execute(sa.text(
@@ -342,8 +343,8 @@ def _apply_assignments(
         WHERE l.founder
     """))
     session.execute(sa.text("""
-        CREATE TEMP TABLE link_emptied ON COMMIT DROP AS
-        SELECT DISTINCT r.business_id AS id FROM source_records r
+        INSERT INTO link_emptied
+        SELECT DISTINCT r.business_id FROM source_records r
         JOIN link_result l ON l.record_id = r.id
         WHERE r.business_id IS NOT NULL AND r.business_id <> l.business_id
     """))

@@ -335,9 +335,9 @@ def import_registry(
     link_stats = link_unlinked_records(session)
     if touched:
         # Businesses that gained records (locate_again) or lost some to another (link_emptied).
-        conn.execute(sa.text(f"INSERT INTO {touched} SELECT id FROM locate_again"))
-        if conn.execute(sa.text("SELECT to_regclass('pg_temp.link_emptied')")).scalar():
-            conn.execute(sa.text(f"INSERT INTO {touched} SELECT id FROM link_emptied"))
+        conn.execute(sa.text(
+            f"INSERT INTO {touched} SELECT id FROM locate_again UNION SELECT id FROM link_emptied"
+        ))
     progress("locating", counters["read"], total, force=True)
     locate_stats = locate_businesses(session, again="locate_again", moved=touched)
     for definition in [*rebuilt, *restore]:

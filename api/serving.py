@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from api.extensions import Services
+from api.extensions import services
 from fieldcheck.auth.models import User
 from fieldcheck.fieldwork import sync
 
@@ -40,15 +40,11 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def _post_fork(self, _server: Any, _worker: Any) -> None:
         # Connections the master may hold stay the master's; the worker opens its own.
-        _services(self.application).sessions.kw["bind"].dispose(close=False)
+        with self.application.app_context():
+            services().sessions.kw["bind"].dispose(close=False)
 
     def _post_worker_init(self, _worker: Any) -> None:
         warm_up(self.application, connections=int(self.cfg.threads))
-
-
-def _services(app: Flask) -> Services:
-    services: Services = app.extensions["fieldcheck"]
-    return services
 
 
 def warm_up(app: Flask, *, connections: int) -> None:
@@ -56,7 +52,8 @@ def warm_up(app: Flask, *, connections: int) -> None:
 
     A database that cannot be reached yet is not an error here: requests connect as usual.
     """
-    sessions = _services(app).sessions
+    with app.app_context():
+        sessions = services().sessions
 
     def warm(_: int) -> None:
         with sessions() as session:

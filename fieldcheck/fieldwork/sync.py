@@ -120,14 +120,15 @@ def record_business_change(session: Session, business_ids: Iterable[int]) -> Non
     # As record_visit_change for a visit whose courier did not change, read as plain rows:
     # a re-import during a campaign may concern tens of thousands of visits.
     pending: dict[tuple[int, int], bool] = session.info.setdefault(_PENDING, {})
-    for visit_id, courier_id in session.execute(
-        sa.select(Visit.id, Visit.courier_id).where(
-            Visit.business_id.in_(ids),
-            Visit.state.in_(SHOWN_STATES),
-            Visit.courier_id.is_not(None),
-        )
-    ):
-        pending[(courier_id, visit_id)] = False
+    for start in range(0, len(ids), _ROWS_PER_STATEMENT):
+        for visit_id, courier_id in session.execute(
+            sa.select(Visit.id, Visit.courier_id).where(
+                Visit.business_id.in_(ids[start : start + _ROWS_PER_STATEMENT]),
+                Visit.state.in_(SHOWN_STATES),
+                Visit.courier_id.is_not(None),
+            )
+        ):
+            pending[(courier_id, visit_id)] = False
 
 
 def number_visit_changes(session: Session) -> None:

@@ -49,8 +49,6 @@ MAX_ISSUES_STORED = 200_000
 PARALLEL_MIN_ROWS = 200_000
 MAX_VALIDATION_WORKERS = 4
 CHUNK_ROWS = 2000
-# Businesses whose visits are put into the phones' feeds per call (a bounded IN list).
-ANNOUNCE_CHUNK = 1000
 # Memory for each sort and hash of the merge and of locating, for the import's transaction
 # only (the server's default, 4 MB, spills a list's rows to disk several times over).
 MERGE_WORK_MEM = "64MB"
@@ -379,8 +377,7 @@ def _announce_business_changes(session: Session, touched: str) -> None:
         JOIN (SELECT DISTINCT id FROM {touched}) t ON t.id = v.business_id
         ORDER BY v.business_id
     """)).all()
-    for start in range(0, len(ids), ANNOUNCE_CHUNK):
-        record_business_change(session, ids[start : start + ANNOUNCE_CHUNK])
+    record_business_change(session, ids)
     if ids:
         log.info("registry changes reach the visits of %d businesses", len(ids))
 

@@ -152,6 +152,28 @@ def test_newer_list_reports_rows_added_changed_and_removed(
     assert gone.is_current is False
 
 
+def test_added_records_take_ids_in_row_order(tmp_path, session_factory, session, gazetteer):
+    codes = [make_uscc(f"RW{i:02d}KMN{i}") for i in range(6)]
+    first = [tax_row(n, code, f"第{n}商行", f"古山镇古山西路{29 + n}号")
+             for n, code in enumerate(codes[:3], start=1)]
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "v1.csv", first))
+    # The newer list puts new rows before, between and after the ones already there.
+    second = [
+        tax_row(1, codes[3], "新一商行", "江南街道总部南路14号"),
+        first[0],
+        tax_row(3, codes[4], "新二商行", "西溪镇溪心路8号"),
+        first[1],
+        first[2],
+        tax_row(6, codes[5], "新三商行", "古山镇古山西路31号"),
+    ]
+    job = run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "v2.csv", second))
+    assert job.result["added"] == 3
+    by_id = records(session)
+    assert [r.uscc for r in by_id] == [*codes[:3], codes[3], codes[4], codes[5]]
+    added = [r for r in by_id if r.batch_id == job.result["batch_id"] and r.uscc in codes[3:]]
+    assert [r.row_number for r in added] == sorted(r.row_number for r in added)
+
+
 def test_bad_rows_are_reported_and_good_rows_imported(
     tmp_path, session_factory, session, gazetteer
 ):

@@ -349,6 +349,8 @@ def import_registry(
         conn.execute(sa.text(
             f"INSERT INTO {touched} SELECT id FROM locate_again UNION SELECT id FROM link_emptied"
         ))
+    # After the touched ones: a row number alone is nothing a phone shows.
+    conn.execute(sa.text("INSERT INTO locate_again SELECT id FROM rows_moved"))
     progress("locating", counters["read"], total, force=True)
     locate_stats = locate_businesses(session, again="locate_again", moved=touched)
     for definition in [*rebuilt, *restore]:
@@ -435,6 +437,19 @@ def _merge_stage(
         """),
             params,
         )
+    # Unchanged records now on another row: their businesses are located again, so that a
+    # location found from one of them names the row it is on now.
+    create_stage(session, "rows_moved", "id integer")
+    conn.execute(
+        sa.text("""
+        INSERT INTO rows_moved
+        SELECT DISTINCT r.business_id FROM source_records r JOIN registry_stage s
+          ON r.source_key = s.source_key AND r.content_hash = s.content_hash
+        WHERE r.bureau = :bureau AND r.is_current AND r.business_id IS NOT NULL
+          AND r.row_number <> s.row_number
+    """),
+        params,
+    )
     unchanged = conn.execute(
         sa.text("""
         UPDATE source_records r SET batch_id = :batch, row_number = s.row_number

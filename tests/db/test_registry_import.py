@@ -174,6 +174,27 @@ def test_added_records_take_ids_in_row_order(tmp_path, session_factory, session,
     assert [r.row_number for r in added] == sorted(r.row_number for r in added)
 
 
+def test_a_location_names_the_row_its_record_is_on_now(
+    tmp_path, session_factory, session, gazetteer
+):
+    rows = [
+        tax_row(1, A, "甲商行", "古山镇古山西路30号"),
+        tax_row(2, B, "乙商行", "古山镇古山西路31号"),
+    ]
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "v1.csv", rows))
+    first = session.scalar(sa.select(Business).where(Business.uscc == A))
+    assert first.location_source.endswith("(tax row 2)")
+    # The same records, in the other order.
+    job = run_import(
+        session_factory, session, "tax", write_tax_csv(tmp_path / "v2.csv", rows[::-1])
+    )
+    assert job.result["unchanged"] == 2
+    session.expire_all()
+    sources = {b.uscc: b.location_source for b in session.scalars(sa.select(Business))}
+    assert sources[A].endswith("(tax row 3)")
+    assert sources[B].endswith("(tax row 2)")
+
+
 def test_bad_rows_are_reported_and_good_rows_imported(
     tmp_path, session_factory, session, gazetteer
 ):

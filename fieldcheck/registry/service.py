@@ -317,7 +317,7 @@ def import_registry(
     _tune_import_transaction(session)
     with table:
         chunks = validate_table(
-            table, header_map, bureau, labels,
+            table, header_map, labels,
             workers=_validation_workers(expected), chunk_rows=CHUNK_ROWS,
         )
         copy_text(

@@ -201,7 +201,7 @@ def raw_json(values: dict[str, str | None]) -> str:
 
 
 def validate_row(
-    record: Record, bureau: str, labels: dict[str, str]
+    record: Record, labels: dict[str, str]
 ) -> tuple[SourceRow | None, list[RowIssue]]:
     """Validate and normalise one row; None when the row cannot be imported at all.
 
@@ -577,7 +577,7 @@ class ValidatedChunk(NamedTuple):
 
 
 def validate_chunk(
-    rows: list[RawRow], header_map: HeaderMap, bureau: str, labels: dict[str, str]
+    rows: list[RawRow], header_map: HeaderMap, labels: dict[str, str]
 ) -> ValidatedChunk:
     """Map, validate and normalise physical rows; the rows that can be imported as COPY text.
 
@@ -617,7 +617,6 @@ def _chunks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
 def validate_table(
     rows: Iterable[RawRow],
     header_map: HeaderMap,
-    bureau: str,
     labels: dict[str, str],
     *,
     workers: int = 0,
@@ -636,7 +635,7 @@ def validate_table(
     chunks = _chunks(rows, chunk_rows)
     if workers <= 0:
         for chunk in chunks:
-            yield validate_chunk(chunk, header_map, bureau, labels)
+            yield validate_chunk(chunk, header_map, labels)
         return
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
@@ -645,7 +644,7 @@ def validate_table(
         try:
             for chunk in chunks:
                 pending.append(
-                    (chunk, pool.submit(validate_chunk, chunk, header_map, bureau, labels))
+                    (chunk, pool.submit(validate_chunk, chunk, header_map, labels))
                 )
                 if len(pending) >= 2 * workers:
                     yield pending.popleft()[1].result()
@@ -656,10 +655,10 @@ def validate_table(
             # again): the chunks in flight and the rest are validated here.
             log.warning("validation workers failed; validating in this process", exc_info=True)
             for chunk, _ in pending:
-                yield validate_chunk(chunk, header_map, bureau, labels)
+                yield validate_chunk(chunk, header_map, labels)
             pending.clear()
             for chunk in chunks:
-                yield validate_chunk(chunk, header_map, bureau, labels)
+                yield validate_chunk(chunk, header_map, labels)
         finally:
             # An abandoned import (the consumer stopped) does not wait for rows nobody reads.
             for _, future in pending:

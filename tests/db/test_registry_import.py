@@ -408,7 +408,7 @@ def test_validation_in_worker_processes_matches_validation_in_process(tmp_path, 
         header_map = map_headers(table.headers, "tax")
         labels = {f: header_map.header_of(f) for f in header_map.columns}
         with table:
-            return list(validate_table(table, header_map, "tax", labels, workers=workers,
+            return list(validate_table(table, header_map, labels, workers=workers,
                                        chunk_rows=2))
 
     here, workers = validated(0), validated(2)

@@ -52,7 +52,7 @@ MIXED = [
 
 def test_validate_records_gives_what_validate_row_gives_for_each_record():
     together = validate_records(MIXED, LABELS)
-    assert together == [validate_row(r, "tax", LABELS) for r in MIXED]
+    assert together == [validate_row(r, LABELS) for r in MIXED]
 
 
 def test_validate_records_reports_issues_in_the_order_of_the_cells():
@@ -89,7 +89,7 @@ def test_validate_records_of_no_records_is_empty():
 
 
 def test_validate_row_normalises_the_row_for_linking():
-    row, issues = validate_row(record(2), "tax", LABELS)
+    row, issues = validate_row(record(2), LABELS)
     assert issues == []
     assert (row.uscc, row.tin, row.org_code) == (A, A, A[8:17])
     assert (row.name_key, row.town, row.road, row.number) == (
@@ -227,7 +227,7 @@ def test_validate_chunk_puts_reading_issues_before_the_row_issues():
         RawRow(4, [*tax_row(3, A, "丙商行", "古山镇古山西路32号"), "", "extra"]),
         RawRow(5, tax_row(4, A, "", "古山镇古山西路33号", owner="")),
     ]
-    chunk = validate_chunk(rows, header_map, "tax", labels)
+    chunk = validate_chunk(rows, header_map, labels)
     assert [(i.row_number, i.column, i.severity) for i in chunk.issues] == [
         (3, None, "warning"),  # short row
         (3, "纳税人识别号", "warning"),
@@ -243,7 +243,7 @@ def test_validate_chunk_puts_reading_issues_before_the_row_issues():
     ["2008-06-16", "2008-6-16", "2008/06/16", "20080616", "2008年6月16日", "39615", "0001-01-01"],
 )
 def test_validate_row_keeps_a_date_as_iso_text(cell):
-    row, issues = validate_row(record(2, established_on=cell), "tax", LABELS)
+    row, issues = validate_row(record(2, established_on=cell), LABELS)
     assert issues == []
     assert row.fields["established_on"] == parse_date(cell).isoformat()
 
@@ -257,6 +257,6 @@ def test_validate_row_keeps_a_date_as_iso_text(cell):
     ],
 )
 def test_validate_row_imports_a_row_without_a_date_that_is_no_date(cell, reason):
-    row, issues = validate_row(record(2, established_on=cell), "tax", {})
+    row, issues = validate_row(record(2, established_on=cell), {})
     assert "established_on" not in row.fields
     assert issues == [RowIssue(2, "established_on", cell, reason, "warning")]

@@ -450,6 +450,24 @@ def test_a_list_validated_in_worker_processes_lands_whole(
     assert "row not imported" in reasons[(8, "error")]
 
 
+@pytest.mark.parametrize(
+    ("rows", "cores", "load", "workers"),
+    [
+        (1_000_000, 2, 0.9, 2),  # the load of this import's own reading: workers still help
+        (1_000_000, 2, 1.5, 0),  # another core's worth of work elsewhere: none
+        (1_000_000, 8, 3.0, 4),  # at most MAX_VALIDATION_WORKERS
+        (1_000_000, 1, 0.0, 0),  # one core: workers only compete with this process
+        (40_000, 2, 0.0, 0),  # a county's list: starting workers costs more than they save
+    ],
+)
+def test_validation_workers_follow_the_idle_cores(monkeypatch, rows, cores, load, workers):
+    from fieldcheck.registry import service
+
+    monkeypatch.setattr(service.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(service.os, "getloadavg", lambda: (load, load, load))
+    assert service._validation_workers(rows) == workers
+
+
 def test_indexes_dropped_for_a_first_list_are_rebuilt_as_they_were(
     tmp_path, session_factory, session, gazetteer
 ):

@@ -13,6 +13,8 @@ and every record into Python cost more than deciding.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
@@ -37,16 +39,16 @@ def _stage_centres(session: Session) -> None:
               ((town, _ewkt(x / n, y / n)) for town, x, y, n in sums))
 
 
-# Each business's current records with what the decision needs; empty strings count as
-# missing, as elsewhere in intake. Records are taken tax first (its production address is
-# where couriers go), then in the order they came: `ord` sorts them so.
+# Each business's current records with what the decision needs (decide_locations); empty
+# strings count as missing, as elsewhere in intake. Records are taken tax first (its
+# production address is where couriers go), then in the order they came: `ord` sorts them so.
 _RECORDS_SQL = """
-    CREATE TEMP TABLE locate_records ON COMMIT DROP AS
     SELECT r.business_id AS bid, r.id AS rid,
            CAST(r.bureau <> 'tax' AS int) * 4294967296 + r.id AS ord,
            CAST(r.bureau AS text) AS bureau, NULLIF(r.town, '') COLLATE "C" AS town,
            NULLIF(r.road, '') COLLATE "C" AS road, NULLIF(r.number, '') COLLATE "C" AS number,
-           r.row_number
+           r.row_number, r.fields ->> 'office_town' AS office_town,
+           r.fields ->> 'name_town' AS name_town
     FROM source_records r JOIN businesses b ON b.id = r.business_id
     JOIN {scope} t ON t.id = b.id
     WHERE r.is_current AND b.location_precision <> 'visit'
@@ -101,12 +103,10 @@ _DECIDE_SQL = """
                min(door) AS door,
                string_agg(DISTINCT town, ', ' ORDER BY town) AS towns
         FROM (
-            -- The records' fields are read for ambiguous businesses only.
             SELECT p.bid, p.id, p.town, p.door,
-                   bool_or(s.fields ->> 'office_town' = p.town) AS by_office,
-                   bool_or(s.fields ->> 'name_town' = p.town) AS by_name
+                   bool_or(rc.office_town = p.town) AS by_office,
+                   bool_or(rc.name_town = p.town) AS by_name
             FROM ambiguous_points p JOIN locate_records rc ON rc.bid = p.bid
-            JOIN source_records s ON s.id = rc.rid
             GROUP BY p.bid, p.id, p.town, p.door
         ) p
         GROUP BY bid
@@ -149,6 +149,41 @@ _DECIDE_SQL = """
 """
 
 
+def decide_locations(
+    session: Session, records_sql: str, params: dict[str, Any] | None = None
+) -> None:
+    """Decide where each business is, from its records, into the temporary table
+    `locate_result` (business_id, location, precision, source, town).
+
+    `records_sql` selects the records of the businesses to locate, kept as the temporary
+    table `locate_records`, with these columns:
+      bid, rid         the business and the record;
+      ord              the order a business's records are tried in;
+      bureau, row_number  named in the location's source;
+      town, road, number  as normalised, NULL when missing;
+      office_town      the township of the record's serving tax office (from its fields);
+      name_town        the township its registered name begins with (from its fields).
+    """
+    session.execute(sa.text("DROP TABLE IF EXISTS locate_records"))
+    session.execute(
+        sa.text(f"CREATE TEMP TABLE locate_records ON COMMIT DROP AS {records_sql}"), params or {}
+    )
+    create_stage(
+        session,
+        "locate_result",
+        "business_id integer, location geometry(Point, 4326), precision text, "
+        "source text, town text",
+    )
+    # Nothing to locate (a gazetteer imported before any list): nothing to decide.
+    if session.scalar(sa.text("SELECT EXISTS (SELECT FROM locate_records)")):
+        # Without statistics the joins below are planned for a few rows, and sort.
+        analyze_sample(session, "locate_records")
+        _stage_centres(session)
+        session.execute(sa.text("DROP TABLE IF EXISTS locate_doors"))
+        session.execute(sa.text(_DOORS_SQL))
+        session.execute(sa.text(_DECIDE_SQL))
+
+
 def locate_businesses(
     session: Session, *, everything: bool = False, again: str | None = None,
     moved: str | None = None,
@@ -165,22 +200,7 @@ def locate_businesses(
     else:
         scope = "(SELECT id FROM businesses WHERE location_precision = 'unlocated'"
         scope += f" UNION SELECT id FROM {again})" if again else ")"
-    session.execute(sa.text("DROP TABLE IF EXISTS locate_records"))
-    session.execute(sa.text(_RECORDS_SQL.format(scope=scope)))
-    create_stage(
-        session,
-        "locate_result",
-        "business_id integer, location geometry(Point, 4326), precision text, "
-        "source text, town text",
-    )
-    # Nothing to locate (a gazetteer imported before any list): nothing to decide.
-    if session.scalar(sa.text("SELECT EXISTS (SELECT FROM locate_records)")):
-        # Without statistics the joins below are planned for a few rows, and sort.
-        analyze_sample(session, "locate_records")
-        _stage_centres(session)
-        session.execute(sa.text("DROP TABLE IF EXISTS locate_doors"))
-        session.execute(sa.text(_DOORS_SQL))
-        session.execute(sa.text(_DECIDE_SQL))
+    decide_locations(session, _RECORDS_SQL.format(scope=scope))
     if moved:
         # What a phone shows of a business: its point, precision and township (not whence).
         session.execute(sa.text(f"""

@@ -24,7 +24,7 @@ from fieldcheck.jobs.models import Job
 from fieldcheck.jobs.service import create_job
 from fieldcheck.registry.linkage import link_unlinked_records
 from fieldcheck.registry.loader import analyze_sample, copy_rows, copy_text, create_stage
-from fieldcheck.registry.location import locate_businesses
+from fieldcheck.registry.location import decide_locations, locate_businesses
 from fieldcheck.registry.models import IMPORT_KINDS, ImportBatch, ImportIssue
 from fieldcheck.registry.normalize import normalize_address, normalize_text
 from fieldcheck.registry.reading import (
@@ -357,7 +357,8 @@ def import_registry(
     # After the touched ones: a row number alone is nothing a phone shows.
     conn.execute(sa.text("INSERT INTO locate_again SELECT id FROM rows_moved"))
     progress("locating", counters["read"], total, force=True)
-    locate_stats = locate_businesses(session, again="locate_again", moved=touched)
+    locate_businesses(session, again="locate_again", moved=touched)
+    locate_stats = _location_summary(session)
     for definition in [*rebuilt, *restore]:
         conn.execute(sa.text(definition))
     if touched:
@@ -378,6 +379,17 @@ def import_registry(
         "linkage": link_stats,
         "location": locate_stats,
     }
+
+
+def _location_summary(session: Session) -> dict[str, int]:
+    """The businesses this import located, as new businesses or after linkage, by the
+    precision they have now, in the order they were first found with each."""
+    counts = session.execute(sa.text("""
+        SELECT b.location_precision, count(*) FROM businesses b
+        WHERE b.id IN (SELECT id FROM located_here UNION SELECT business_id FROM locate_result)
+        GROUP BY b.location_precision ORDER BY min(b.id)
+    """)).all()
+    return {precision: n for precision, n in counts}
 
 
 def _start_touched(session: Session) -> str | None:
@@ -402,6 +414,21 @@ def _announce_business_changes(session: Session, touched: str) -> None:
         log.info("registry changes reach the visits of %d businesses", len(ids))
 
 
+# The rows of a staged list that become the first records of new businesses, as
+# decide_locations reads records: each business is known by its first row's record id.
+_NEW_BUSINESS_RECORDS_SQL = """
+    SELECT n.key AS bid, s.record_id AS rid,
+           CAST(CAST(:bureau AS text) <> 'tax' AS int) * 4294967296 + s.record_id AS ord,
+           CAST(:bureau AS text) AS bureau, NULLIF(s.town, '') COLLATE "C" AS town,
+           NULLIF(s.road, '') COLLATE "C" AS road, NULLIF(s.number, '') COLLATE "C" AS number,
+           s.row_number, s.fields ->> 'office_town' AS office_town,
+           s.fields ->> 'name_town' AS name_town
+    FROM registry_stage s JOIN new_businesses n ON n.uscc = s.uscc
+    WHERE NOT EXISTS (SELECT 1 FROM source_records r WHERE r.bureau = :bureau
+                      AND r.is_current AND r.source_key = s.source_key)
+"""
+
+
 def _merge_stage(
     session: Session, *, batch_id: int, bureau: str, businesses_locked: bool,
     touched: str | None = None,
@@ -418,17 +445,32 @@ def _merge_stage(
     analyze_sample(session, "registry_stage (source_key, uscc, content_hash)")
     # Records added or changed by this import; linkage looks around them.
     create_stage(session, "link_fresh", "id integer")
+    # Businesses located by this import, for its summary.
+    create_stage(session, "located_here", "id integer")
     # Businesses for new credit codes first, so that new records are inserted already
-    # linked: one write per row instead of an insert and an update.
+    # linked: one write per row instead of an insert and an update. Each is located from
+    # its staged rows before it is written, for the same reason; a business that gains
+    # records by linkage is located again afterwards.
+    conn.execute(sa.text("DROP TABLE IF EXISTS new_businesses"))
     conn.execute(sa.text("""
-        INSERT INTO businesses (origin, name, address, town, uscc, location_precision,
-                                created_at, updated_at)
-        SELECT DISTINCT ON (s.uscc) 'registry', s.name, s.address, s.town, s.uscc,
-               'unlocated', now(), now()
+        CREATE TEMP TABLE new_businesses ON COMMIT DROP AS
+        SELECT DISTINCT ON (s.uscc) s.record_id AS key, s.name, s.address, s.town, s.uscc
         FROM registry_stage s
         WHERE s.uscc IS NOT NULL
           AND NOT EXISTS (SELECT 1 FROM businesses b WHERE b.uscc = s.uscc)
         ORDER BY s.uscc, s.row_number
+    """))
+    decide_locations(session, _NEW_BUSINESS_RECORDS_SQL, params)
+    conn.execute(sa.text("""
+        WITH inserted AS (
+        INSERT INTO businesses (origin, name, address, town, uscc, location, location_precision,
+                                location_source, created_at, updated_at)
+        SELECT 'registry', n.name, n.address, COALESCE(l.town, n.town), n.uscc, l.location,
+               COALESCE(l.precision, 'unlocated'), l.source, now(), now()
+        FROM new_businesses n LEFT JOIN locate_result l ON l.business_id = n.key
+        ORDER BY n.uscc
+        RETURNING id)
+        INSERT INTO located_here SELECT id FROM inserted
     """))
     if touched:
         # Records about to change or go, with the business they belong to now.

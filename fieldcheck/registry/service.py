@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -209,20 +210,23 @@ def _expected_rows(path: Path, table: Table) -> int:
     return max(0, lines - table.header_row_number)
 
 
-def _validation_workers(expected_rows: int) -> int:
-    """Worker processes for validation: one per core, for lists long enough to repay them,
-    unless the cores are busy with other work. Workers cost a third more CPU than validating
-    here (starting, passing rows): on busy cores they make an import slower, not faster.
+def _idle_cores() -> float:
+    """How many cores are idle now, measured over a quarter of a second. Not the load
+    average: it trails a minute behind, and counts this import's own work so far."""
+    busy = psutil.cpu_percent(interval=0.25)
+    return (os.cpu_count() or 1) * (100.0 - busy) / 100.0
 
-    The load average counts this import too (it has been reading the file): up to one core's
-    worth of it is this import's own. On two cores, a million-row list took 101 s with two
-    workers and 116 s without."""
+
+def _validation_workers(expected_rows: int) -> int:
+    """Worker processes for validation: one per idle core, for lists long enough to repay
+    them, when at least two cores are idle (this process needs one to read the file).
+    Workers cost a third more CPU than validating here (starting, passing rows): on cores
+    busy with other work they make an import slower, not faster. On two idle cores, a
+    million-row list took 101 s with two workers and 116 s without."""
     if expected_rows < PARALLEL_MIN_ROWS:
         return 0
-    cores = os.cpu_count() or 1
-    if cores < 2 or os.getloadavg()[0] > cores - 1:
-        return 0
-    return min(cores, MAX_VALIDATION_WORKERS)
+    idle = round(_idle_cores())
+    return min(idle, MAX_VALIDATION_WORKERS) if idle >= 2 else 0
 
 
 class IssueSink:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -426,8 +430,7 @@ def test_a_list_validated_in_worker_processes_lands_whole(
 
     monkeypatch.setattr(service, "PARALLEL_MIN_ROWS", 0)
     monkeypatch.setattr(service, "CHUNK_ROWS", 2)
-    monkeypatch.setattr(service.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(service.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(service, "_idle_cores", lambda: 2.0)
     path = write_tax_csv(tmp_path / "t.csv", _mixed_tax_rows())
     job = run_import(session_factory, session, "tax", path)
     assert (job.result["rows_read"], job.result["rows_imported"]) == (7, 5)
@@ -451,21 +454,33 @@ def test_a_list_validated_in_worker_processes_lands_whole(
 
 
 @pytest.mark.parametrize(
-    ("rows", "cores", "load", "workers"),
+    ("rows", "idle", "workers"),
     [
-        (1_000_000, 2, 0.9, 2),  # the load of this import's own reading: workers still help
-        (1_000_000, 2, 1.5, 0),  # another core's worth of work elsewhere: none
-        (1_000_000, 8, 3.0, 4),  # at most MAX_VALIDATION_WORKERS
-        (1_000_000, 1, 0.0, 0),  # one core: workers only compete with this process
-        (40_000, 2, 0.0, 0),  # a county's list: starting workers costs more than they save
+        (1_000_000, 1.9, 2),  # two idle cores
+        (1_000_000, 1.2, 0),  # one: this process needs it to read the file
+        (1_000_000, 7.6, 4),  # at most MAX_VALIDATION_WORKERS
+        (40_000, 2.0, 0),  # a county's list: starting workers costs more than they save
     ],
 )
-def test_validation_workers_follow_the_idle_cores(monkeypatch, rows, cores, load, workers):
+def test_validation_workers_follow_the_idle_cores(monkeypatch, rows, idle, workers):
     from fieldcheck.registry import service
 
-    monkeypatch.setattr(service.os, "cpu_count", lambda: cores)
-    monkeypatch.setattr(service.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(service, "_idle_cores", lambda: idle)
     assert service._validation_workers(rows) == workers
+
+
+def test_idle_cores_are_none_while_every_core_is_busy():
+    from fieldcheck.registry import service
+
+    spin = "import time\nend = time.time() + 5\nwhile time.time() < end:\n    pass\n"
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.3)  # the spinners have started
+        assert service._idle_cores() < 1.0
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
 
 
 def test_indexes_dropped_for_a_first_list_are_rebuilt_as_they_were(

@@ -70,15 +70,23 @@ class Candidate:
 
 
 def _attach_by_code(session: Session) -> int:
+    """Attach records without a business to the business of their credit code; their
+    businesses go into `locate_again`."""
     return session.execute(
         sa.text("""
+        WITH attached AS (
         UPDATE source_records r SET business_id = b.id, link_reason = :reason, link_score = 1
         FROM (SELECT DISTINCT ON (uscc) id, uscc FROM businesses
               WHERE uscc IS NOT NULL ORDER BY uscc, id) b
         WHERE r.is_current AND r.business_id IS NULL AND r.uscc = b.uscc
+        RETURNING r.business_id
+        ), again AS (
+            INSERT INTO locate_again SELECT DISTINCT business_id FROM attached
+        )
+        SELECT count(*) FROM attached
         """),
         {"reason": LINK_SAME_CODE},
-    ).rowcount
+    ).scalar_one()
 
 
 def _link_by_code(session: Session) -> int:
@@ -207,11 +215,16 @@ def _best_match(
 def link_unlinked_records(session: Session) -> dict[str, int]:
     """Link every current record without a business; returns counts by link reason.
 
-    The businesses that gained or lost records are left in the temporary table
-    `locate_again`, for locate_businesses(session, again="locate_again"); those that lost
-    records to another business in `link_emptied` (emptied ones are deleted).
+    The businesses it links records to are left in the temporary table `locate_again`, for
+    locate_businesses(session, again="locate_again"); those that lost records to another
+    business in `link_emptied` (emptied ones are deleted). A caller that links records
+    itself (the import links each new record to the business of its credit code as it
+    adds it) adds the businesses it linked to `locate_again`.
     """
     create_stage(session, "link_emptied", "id integer")
+    # A business that gained records may be located better now: locate_businesses looks at
+    # the businesses listed in locate_again as well as at the unlocated ones.
+    create_stage(session, "locate_again", "id integer")
     # The import fills link_fresh with the records it added or changed; a direct call
     # (no import) starts it here.
     session.execute(sa.text(
@@ -226,19 +239,10 @@ def link_unlinked_records(session: Session) -> dict[str, int]:
     session.execute(sa.text("ANALYZE link_fresh"))
     stats = dict.fromkeys(LINK_REASONS, 0)
     _link_by_code(session)
-    # A business that gained records may be located better now: locate_businesses looks at
-    # the businesses listed in locate_again as well as at the unlocated ones. One pass over
-    # the fresh records fills it and counts those linked by their code.
-    create_stage(session, "locate_again", "id integer")
+    # The fresh records linked by their code, by the import or just now.
     stats[LINK_SAME_CODE] = session.scalar(sa.text("""
-        WITH linked AS MATERIALIZED (
-            SELECT r.business_id, r.link_reason FROM source_records r
-            JOIN link_fresh f ON f.id = r.id
-        ), again AS (
-            INSERT INTO locate_again
-            SELECT DISTINCT business_id FROM linked WHERE business_id IS NOT NULL
-        )
-        SELECT count(*) FROM linked WHERE link_reason = 'same_code'
+        SELECT count(*) FROM source_records r JOIN link_fresh f ON f.id = r.id
+        WHERE r.link_reason = 'same_code'
     """))
     pool = _pool(session)
     if not pool:

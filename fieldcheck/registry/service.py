@@ -348,16 +348,17 @@ def import_registry(
     )
     touched = _start_touched(session)
     changes, restore = _merge_stage(
-        session, batch_id=batch.id, bureau=bureau, businesses_locked=bool(rebuilt),
-        touched=touched,
+        session, batch_id=batch.id, bureau=bureau, businesses_locked=bool(rebuilt)
     )
     progress("linking", counters["read"], total, force=True)
     link_stats = link_unlinked_records(session)
+    # Businesses that gained records (by the import or by linkage), whose records changed or
+    # went, or that lost records to another business.
+    conn.execute(sa.text(
+        "INSERT INTO locate_again SELECT id FROM relocate UNION SELECT id FROM link_emptied"
+    ))
     if touched:
-        # Businesses that gained records (locate_again) or lost some to another (link_emptied).
-        conn.execute(sa.text(
-            f"INSERT INTO {touched} SELECT id FROM locate_again UNION SELECT id FROM link_emptied"
-        ))
+        conn.execute(sa.text(f"INSERT INTO {touched} SELECT id FROM locate_again"))
     # After the touched ones: a row number alone is nothing a phone shows.
     conn.execute(sa.text("INSERT INTO locate_again SELECT id FROM rows_moved"))
     progress("locating", counters["read"], total, force=True)
@@ -389,9 +390,9 @@ def _location_summary(session: Session) -> dict[str, int]:
     """The businesses this import located, as new businesses or after linkage, by the
     precision they have now, in the order they were first found with each."""
     counts = session.execute(sa.text("""
-        SELECT b.location_precision, count(*) FROM businesses b
-        WHERE b.id IN (SELECT id FROM located_here UNION SELECT business_id FROM locate_result)
-        GROUP BY b.location_precision ORDER BY min(b.id)
+        SELECT COALESCE(l.precision, h.precision), count(*)
+        FROM located_here h FULL JOIN locate_result l ON l.business_id = h.id
+        GROUP BY 1 ORDER BY min(COALESCE(l.business_id, h.id))
     """)).all()
     return {precision: n for precision, n in counts}
 
@@ -434,12 +435,12 @@ _NEW_BUSINESS_RECORDS_SQL = """
 
 
 def _merge_stage(
-    session: Session, *, batch_id: int, bureau: str, businesses_locked: bool,
-    touched: str | None = None,
+    session: Session, *, batch_id: int, bureau: str, businesses_locked: bool
 ) -> tuple[dict[str, int], list[str]]:
     """Apply the staged list to the bureau's current records: add, change, remove, keep.
 
-    `touched` names a table to add the businesses of changed and removed records to.
+    Leaves in the temporary table `relocate` the businesses whose records changed or went,
+    and those it linked new records to; in `located_here` the new businesses, located.
     Returns the counts and the statements that restore foreign keys dropped for a bulk
     load, to be run once linkage and location are done."""
     conn = session.connection()
@@ -449,8 +450,10 @@ def _merge_stage(
     analyze_sample(session, "registry_stage (source_key, uscc, content_hash)")
     # Records added or changed by this import; linkage looks around them.
     create_stage(session, "link_fresh", "id integer")
-    # Businesses located by this import, for its summary.
-    create_stage(session, "located_here", "id integer")
+    # New businesses, located as they are written, with the precision found.
+    create_stage(session, "located_here", "id integer, precision text")
+    # Businesses to locate again once linkage is done (see above).
+    create_stage(session, "relocate", "id integer")
     # Businesses for new credit codes first, so that new records are inserted already
     # linked: one write per row instead of an insert and an update. Each is located from
     # its staged rows before it is written, for the same reason; a business that gains
@@ -473,21 +476,20 @@ def _merge_stage(
                COALESCE(l.precision, 'unlocated'), l.source, now(), now()
         FROM new_businesses n LEFT JOIN locate_result l ON l.business_id = n.key
         ORDER BY n.uscc
-        RETURNING id)
-        INSERT INTO located_here SELECT id FROM inserted
+        RETURNING id, location_precision)
+        INSERT INTO located_here SELECT id, location_precision FROM inserted
     """))
-    if touched:
-        # Records about to change or go, with the business they belong to now.
-        conn.execute(
-            sa.text(f"""
-            INSERT INTO {touched}
-            SELECT r.business_id FROM source_records r
-            WHERE r.bureau = :bureau AND r.is_current AND r.business_id IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM registry_stage s WHERE s.source_key = r.source_key
-                              AND s.content_hash = r.content_hash)
-        """),
-            params,
-        )
+    # Records about to change or go, with the business they belong to now.
+    conn.execute(
+        sa.text("""
+        INSERT INTO relocate
+        SELECT r.business_id FROM source_records r
+        WHERE r.bureau = :bureau AND r.is_current AND r.business_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM registry_stage s WHERE s.source_key = r.source_key
+                          AND s.content_hash = r.content_hash)
+    """),
+        params,
+    )
     # Unchanged records now on another row: their businesses are located again, so that a
     # location found from one of them names the row it is on now.
     create_stage(session, "rows_moved", "id integer")
@@ -573,7 +575,13 @@ def _merge_stage(
                    WHERE uscc IS NOT NULL ORDER BY uscc, id) b ON b.uscc = s.uscc
         WHERE NOT EXISTS (SELECT 1 FROM source_records r WHERE r.bureau = :bureau
                           AND r.is_current AND r.source_key = s.source_key)
-        RETURNING id)
+        RETURNING id, business_id
+        ), relocated AS (
+            -- The new businesses were located from these very records.
+            INSERT INTO relocate
+            SELECT business_id FROM added WHERE business_id IS NOT NULL
+            EXCEPT SELECT id FROM located_here
+        )
         INSERT INTO link_fresh SELECT id FROM added
     """),
         params,

@@ -323,6 +323,33 @@ def test_tax_office_settles_a_road_found_in_two_townships(
     assert business.town == "西溪镇"
 
 
+def test_a_business_whose_record_goes_is_located_from_the_records_left(
+    tmp_path, session_factory, session, gazetteer
+):
+    # The tax record's office settles which 总部南路14号 is meant; the commerce record
+    # names no township.
+    tax_list = [
+        tax_row(1, A, "甲商行", "浙江省永康市总部南路14号", office="西溪"),
+        tax_row(2, B, "乙商行", "古山镇古山西路31号"),
+    ]
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "t1.csv", tax_list))
+    run_import(
+        session_factory,
+        session,
+        "commerce",
+        write_commerce_xlsx(tmp_path / "c.xlsx", [commerce_row(A, "甲商行", "总部南路14号")]),
+    )
+    business = session.scalar(sa.select(Business).where(Business.uscc == A))
+    assert (business.location_precision, business.town) == ("address", "西溪镇")
+    # The newer tax list no longer has A: nothing current names its township any more.
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "t2.csv", tax_list[1:]))
+    session.expire_all()
+    business = session.scalar(sa.select(Business).where(Business.uscc == A))
+    assert business.location_precision == "ambiguous"
+    assert business.location is None
+    assert "江南街道, 西溪镇" in business.location_source
+
+
 def test_unknown_door_falls_back_to_the_township_centre(
     tmp_path, session_factory, session, gazetteer
 ):

@@ -149,11 +149,23 @@ _DECIDE_SQL = """
 """
 
 
+def stage_gazetteer(session: Session) -> None:
+    """What the decisions read of the gazetteer, as temporary tables of the transaction:
+    its doors (`locate_doors`) and its township centres (`locate_centres`). Call it once
+    before locating, and again after replacing the gazetteer in the same transaction."""
+    _stage_centres(session)
+    session.execute(sa.text("DROP TABLE IF EXISTS locate_doors"))
+    session.execute(sa.text(_DOORS_SQL))
+    # Planned without statistics, the join of records to doors sorts both sides.
+    analyze_sample(session, "locate_doors")
+
+
 def decide_locations(
     session: Session, records_sql: str, params: dict[str, Any] | None = None
 ) -> None:
     """Decide where each business is, from its records, into the temporary table
-    `locate_result` (business_id, location, precision, source, town).
+    `locate_result` (business_id, location, precision, source, town). stage_gazetteer
+    must have been called in the transaction.
 
     `records_sql` selects the records of the businesses to locate, kept as the temporary
     table `locate_records`, with these columns:
@@ -178,9 +190,6 @@ def decide_locations(
     if session.scalar(sa.text("SELECT EXISTS (SELECT FROM locate_records)")):
         # Without statistics the joins below are planned for a few rows, and sort.
         analyze_sample(session, "locate_records")
-        _stage_centres(session)
-        session.execute(sa.text("DROP TABLE IF EXISTS locate_doors"))
-        session.execute(sa.text(_DOORS_SQL))
         session.execute(sa.text(_DECIDE_SQL))
 
 
@@ -188,7 +197,8 @@ def locate_businesses(
     session: Session, *, everything: bool = False, again: str | None = None,
     moved: str | None = None,
 ) -> dict[str, int]:
-    """Locate businesses not yet located (all but visit-located ones when `everything`).
+    """Locate businesses not yet located (all but visit-located ones when `everything`);
+    stage_gazetteer must have been called in the transaction.
 
     `again` names a temporary table of business ids (`id`) to locate again as well. Only
     businesses whose point, precision, source or township changes are written; `moved`

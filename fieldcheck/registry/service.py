@@ -25,7 +25,11 @@ from fieldcheck.jobs.models import Job
 from fieldcheck.jobs.service import create_job
 from fieldcheck.registry.linkage import link_unlinked_records
 from fieldcheck.registry.loader import analyze_sample, copy_rows, copy_text, create_stage
-from fieldcheck.registry.location import decide_locations, locate_businesses
+from fieldcheck.registry.location import (
+    decide_locations,
+    locate_businesses,
+    stage_gazetteer,
+)
 from fieldcheck.registry.models import IMPORT_KINDS, ImportBatch, ImportIssue
 from fieldcheck.registry.normalize import normalize_address, normalize_text
 from fieldcheck.registry.reading import (
@@ -467,6 +471,7 @@ def _merge_stage(
           AND NOT EXISTS (SELECT 1 FROM businesses b WHERE b.uscc = s.uscc)
         ORDER BY s.uscc, s.row_number
     """))
+    stage_gazetteer(session)
     decide_locations(session, _NEW_BUSINESS_RECORDS_SQL, params)
     conn.execute(sa.text("""
         WITH inserted AS (
@@ -678,6 +683,7 @@ def import_gazetteer(
     progress("locating", counters["read"], counters["read"], force=True)
     # Points from the old gazetteer are stale: every business not located by a visit is redone.
     touched = _start_touched(session)
+    stage_gazetteer(session)
     located = locate_businesses(session, everything=True, moved=touched)
     if touched:
         _announce_business_changes(session, touched)

@@ -238,7 +238,7 @@ def main() -> None:
         names = {"copy": "(a) raw COPY, bare table",
                  "pandas": "(b) pandas read + to_sql",
                  "floor": "(c) floor: store validated rows",
-                 "fieldcheck": "fieldcheck import (validated)"}
+                 "fieldcheck": "(d) fieldcheck import"}
         for method, result in results.items():
             print(f"{label:<28} {names[method]:<34} {result['seconds']:8.2f} "
                   f"{result['seconds'] / base:7.1f} {result.get('peak_rss_mb', 0):7.0f} MB")

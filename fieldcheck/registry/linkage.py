@@ -219,7 +219,7 @@ def link_unlinked_records(session: Session) -> dict[str, int]:
     locate_businesses(session, again="locate_again"); those that lost records to another
     business in `link_emptied` (emptied ones are deleted). A caller that links records
     itself (the import links each new record to the business of its credit code as it
-    adds it) adds the businesses it linked to `locate_again`.
+    adds it) adds the businesses it linked to `locate_again` once this returns.
     """
     create_stage(session, "link_emptied", "id integer")
     # A business that gained records may be located better now: locate_businesses looks at

@@ -5,7 +5,9 @@ its address names). The tax list's production address is tried first, as the pla
 courier should go. A road and number found in several townships, with no township named,
 is marked ambiguous and left without a point rather than guessed. Otherwise the business
 falls back to the centre of its township (precision `township`) or stays `unlocated`.
-Businesses located by a verified visit are never moved.
+Businesses located by a verified visit are never moved. A business left with no current
+record (its registrations gone from the lists) keeps the location it had: the last known
+address is where a courier checks that it is gone.
 
 The whole decision is one pass of set-based SQL inside the database: bringing the gazetteer
 and every record into Python cost more than deciding.

@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 ProgressFn = Callable[..., None]
 MAX_ISSUES_STORED = 200_000
-# Lists from this many rows on are validated in worker processes (one per core, at
+# Lists from this many rows on are validated in worker processes (one per idle core, at
 # most MAX_VALIDATION_WORKERS), CHUNK_ROWS rows at a time. Starting the workers and passing
 # them rows costs more than validating a county's list here: the 36,400-row tax list took
 # 1.8 s with two workers against 1.3 s in this process.
@@ -215,15 +215,18 @@ def _expected_rows(path: Path, table: Table) -> int:
 
 
 def _idle_cores() -> float:
-    """How many cores are idle now, measured over a quarter of a second. Not the load
-    average: it trails a minute behind, and counts this import's own work so far."""
-    busy = psutil.cpu_percent(interval=0.25)
-    return (os.cpu_count() or 1) * (100.0 - busy) / 100.0
+    """How many of the cores this process may run on are idle now, measured over a quarter
+    of a second. Not the load average: it trails a minute behind, and counts this import's
+    own work so far."""
+    busy = psutil.cpu_percent(interval=0.25, percpu=True)
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(len(busy))
+    return sum(100.0 - busy[cpu] for cpu in allowed if cpu < len(busy)) / 100.0
 
 
 def _validation_workers(expected_rows: int) -> int:
-    """Worker processes for validation: one per idle core, for lists long enough to repay
-    them, when at least two cores are idle (this process needs one to read the file).
+    """Worker processes for validation: one per idle core (to the nearest whole core), for
+    lists long enough to repay them, when that makes at least two (this process needs one
+    to read the file).
     Workers cost a third more CPU than validating here (starting, passing rows): on cores
     busy with other work they make an import slower, not faster. On two idle cores, a
     million-row list took 101 s with two workers and 116 s without."""
@@ -322,7 +325,8 @@ def import_registry(
     counters = {"read": 0, "imported": 0, "rejected": 0}
     # Each staged row takes its record id as it arrives, in row order: the records this
     # import adds keep them, without sorting whole rows (a million of them spill 0.9 GB to
-    # disk). Rows that turn out unchanged leave a gap in the ids.
+    # disk). Rows that turn out unchanged or changed leave a gap in the ids: the 32-bit ids
+    # allow some 2,000 imports of a million-row list, 50,000 of a county's.
     sequence = session.scalar(sa.text("SELECT pg_get_serial_sequence('source_records', 'id')"))
     create_stage(
         session, "registry_stage", f"record_id integer DEFAULT nextval('{sequence}'), {STAGE_SQL}"
@@ -391,7 +395,8 @@ def import_registry(
 
 
 def _location_summary(session: Session) -> dict[str, int]:
-    """The businesses this import located, as new businesses or after linkage, by the
+    """The businesses this import located (its new businesses, and those the final pass
+    looked at: every business still unlocated, and those whose records changed) by the
     precision they have now, in the order they were first found with each."""
     counts = session.execute(sa.text("""
         SELECT COALESCE(l.precision, h.precision), count(*)
@@ -444,7 +449,8 @@ def _merge_stage(
     """Apply the staged list to the bureau's current records: add, change, remove, keep.
 
     Leaves in the temporary table `relocate` the businesses whose records changed or went,
-    and those it linked new records to; in `located_here` the new businesses, located.
+    and the existing businesses it linked new records to; in `located_here` the new
+    businesses, located from the records they are founded with (so not in `relocate`).
     Returns the counts and the statements that restore foreign keys dropped for a bulk
     load, to be run once linkage and location are done."""
     conn = session.connection()

@@ -274,6 +274,71 @@ def test_lists_link_by_code_and_by_name_and_address_when_a_code_is_wrong(
     assert session.scalar(sa.select(sa.func.count()).select_from(Business)) == 2
 
 
+def test_a_new_business_that_linkage_gives_a_record_is_located_again(
+    tmp_path, session_factory, session, gazetteer
+):
+    # The tax record has no credit code; the commerce list then brings B's, and linkage
+    # joins the tax record to B's new business by name and address.
+    run_import(
+        session_factory,
+        session,
+        "tax",
+        write_tax_csv(
+            tmp_path / "tax.csv",
+            [tax_row(1, "330784197001010010", "永康市乙五金经营部", "古山镇古山西路31号")],
+        ),
+    )
+    job = run_import(
+        session_factory,
+        session,
+        "commerce",
+        write_commerce_xlsx(
+            tmp_path / "c.xlsx", [commerce_row(B, "永康市乙五金经营部", "永康市古山镇古山西路31号")]
+        ),
+    )
+    business = session.scalar(sa.select(Business).where(Business.uscc == B))
+    assert {r.bureau for r in records(session) if r.business_id == business.id} == {
+        "tax",
+        "commerce",
+    }
+    # Tax records are tried first: located again from the record linkage brought.
+    assert business.location_source.endswith("(tax row 2)")
+    assert job.result["location"] == {"address": 1}
+
+
+def test_a_changed_record_locates_its_business_again(tmp_path, session_factory, session, gazetteer):
+    # 总部南路14号 is in two townships; an office in neither leaves it ambiguous.
+    first = [tax_row(1, A, "甲商行", "浙江省永康市总部南路14号", office="古山")]
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "t1.csv", first))
+    business = session.scalar(sa.select(Business))
+    assert business.location_precision == "ambiguous"
+    # The same registration, now served by the 西溪 office: the record changes, not whose
+    # it is.
+    second = [tax_row(1, A, "甲商行", "浙江省永康市总部南路14号", office="西溪")]
+    job = run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "t2.csv", second))
+    assert job.result["changed"] == 1
+    session.expire_all()
+    business = session.scalar(sa.select(Business))
+    assert (business.location_precision, business.town) == ("address", "西溪镇")
+
+
+def test_a_business_whose_last_record_goes_keeps_its_last_location(
+    tmp_path, session_factory, session, gazetteer
+):
+    rows = [
+        tax_row(1, A, "甲商行", "古山镇古山西路30号"),
+        tax_row(2, B, "乙商行", "古山镇古山西路31号"),
+    ]
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "t1.csv", rows))
+    before = session.scalar(sa.select(Business).where(Business.uscc == A))
+    point, source = before.location, before.location_source
+    run_import(session_factory, session, "tax", write_tax_csv(tmp_path / "t2.csv", rows[1:]))
+    session.expire_all()
+    after = session.scalar(sa.select(Business).where(Business.uscc == A))
+    assert after.location_precision == "address"
+    assert (after.location, after.location_source) == (point, source)
+
+
 def test_neighbours_at_one_door_are_not_linked(tmp_path, session_factory, session, gazetteer):
     run_import(
         session_factory,
@@ -500,7 +565,8 @@ def test_idle_cores_are_none_while_every_core_is_busy():
     from fieldcheck.registry import service
 
     spin = "import time\nend = time.time() + 5\nwhile time.time() < end:\n    pass\n"
-    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(os.cpu_count() or 1)]
+    cores = len(os.sched_getaffinity(0))
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(cores)]
     try:
         time.sleep(0.3)  # the spinners have started
         assert service._idle_cores() < 1.0

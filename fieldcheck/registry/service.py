@@ -687,12 +687,15 @@ def import_gazetteer(
         session.execute(sa.text(definition))
     analyze_sample(session, "gazetteer_addresses")
     progress("locating", counters["read"], counters["read"], force=True)
-    # Points from the old gazetteer are stale: every business not located by a visit is redone.
-    touched = _start_touched(session)
-    stage_gazetteer(session)
-    located = locate_businesses(session, everything=True, moved=touched)
-    if touched:
-        _announce_business_changes(session, touched)
+    # Points from the old gazetteer are stale: every business not located by a visit is
+    # redone. Before any list there is nothing to locate.
+    located: dict[str, int] = {}
+    if session.scalar(sa.text("SELECT EXISTS (SELECT FROM businesses)")):
+        touched = _start_touched(session)
+        stage_gazetteer(session)
+        located = locate_businesses(session, everything=True, moved=touched)
+        if touched:
+            _announce_business_changes(session, touched)
     sink.save(session, batch.id)
     batch.rows_read = counters["read"]
     batch.rows_imported = counters["imported"]

@@ -41,18 +41,30 @@ def _stage_centres(session: Session) -> None:
               ((town, _ewkt(x / n, y / n)) for town, x, y, n in sums))
 
 
-# Each business's current records with what the decision needs (decide_locations); empty
-# strings count as missing, as elsewhere in intake. Records are taken tax first (its
-# production address is where couriers go), then in the order they came: `ord` sorts them so.
-_RECORDS_SQL = """
-    SELECT r.business_id AS bid, r.id AS rid,
-           CAST(r.bureau <> 'tax' AS int) * 4294967296 + r.id AS ord,
-           CAST(r.bureau AS text) AS bureau, NULLIF(r.town, '') COLLATE "C" AS town,
-           NULLIF(r.road, '') COLLATE "C" AS road, NULLIF(r.number, '') COLLATE "C" AS number,
-           r.row_number, r.fields ->> 'office_town' AS office_town,
-           r.fields ->> 'name_town' AS name_town
+def record_columns(table: str, record_id: str, bureau: str) -> str:
+    """What decide_locations reads of a record, but its business (`bid`): the select list
+    over `table`, a table or alias with source_records' columns, whose record id is the
+    expression `record_id` and bureau `bureau`.
+
+    Empty strings count as missing, as elsewhere in intake. Records are taken tax first (its
+    production address is where couriers go), then in the order they came: `ord` sorts
+    them so."""
+    return f"""
+        {record_id} AS rid,
+        CAST(CAST({bureau} AS text) <> 'tax' AS int) * 4294967296 + {record_id} AS ord,
+        CAST({bureau} AS text) AS bureau, NULLIF({table}.town, '') COLLATE "C" AS town,
+        NULLIF({table}.road, '') COLLATE "C" AS road,
+        NULLIF({table}.number, '') COLLATE "C" AS number, {table}.row_number,
+        {table}.fields ->> 'office_town' AS office_town,
+        {table}.fields ->> 'name_town' AS name_town
+    """
+
+
+# Each business's current records.
+_RECORDS_SQL = f"""
+    SELECT r.business_id AS bid, {record_columns("r", "r.id", "r.bureau")}
     FROM source_records r JOIN businesses b ON b.id = r.business_id
-    JOIN {scope} t ON t.id = b.id
+    JOIN {{scope}} t ON t.id = b.id
     WHERE r.is_current AND b.location_precision <> 'visit'
 """
 
@@ -170,8 +182,8 @@ def decide_locations(
     must have been called in the transaction.
 
     `records_sql` selects the records of the businesses to locate, kept as the temporary
-    table `locate_records`, with these columns:
-      bid, rid         the business and the record;
+    table `locate_records`: their business (`bid`), then record_columns(...), which are:
+      rid              the record;
       ord              the order a business's records are tried in;
       bureau, row_number  named in the location's source;
       town, road, number  as normalised, NULL when missing;

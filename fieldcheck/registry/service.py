@@ -28,6 +28,7 @@ from fieldcheck.registry.loader import analyze_sample, copy_rows, copy_text, cre
 from fieldcheck.registry.location import (
     decide_locations,
     locate_businesses,
+    record_columns,
     stage_gazetteer,
 )
 from fieldcheck.registry.models import IMPORT_KINDS, ImportBatch, ImportIssue
@@ -430,13 +431,8 @@ def _announce_business_changes(session: Session, touched: str) -> None:
 
 # The rows of a staged list that become the first records of new businesses, as
 # decide_locations reads records: each business is known by its first row's record id.
-_NEW_BUSINESS_RECORDS_SQL = """
-    SELECT n.key AS bid, s.record_id AS rid,
-           CAST(CAST(:bureau AS text) <> 'tax' AS int) * 4294967296 + s.record_id AS ord,
-           CAST(:bureau AS text) AS bureau, NULLIF(s.town, '') COLLATE "C" AS town,
-           NULLIF(s.road, '') COLLATE "C" AS road, NULLIF(s.number, '') COLLATE "C" AS number,
-           s.row_number, s.fields ->> 'office_town' AS office_town,
-           s.fields ->> 'name_town' AS name_town
+_NEW_BUSINESS_RECORDS_SQL = f"""
+    SELECT n.key AS bid, {record_columns("s", "s.record_id", ":bureau")}
     FROM registry_stage s JOIN new_businesses n ON n.uscc = s.uscc
     WHERE NOT EXISTS (SELECT 1 FROM source_records r WHERE r.bureau = :bureau
                       AND r.is_current AND r.source_key = s.source_key)

@@ -32,7 +32,7 @@ _RIC_PROVINCES = frozenset(
 )
 
 # The kind of entity by the first two characters of a credit code.
-USCC_ENTITY_KINDS = {"91": "company", "92": "individual", "93": "coop"}
+_USCC_ENTITY_KINDS = {"91": "company", "92": "individual", "93": "coop"}
 
 # The weighted sums of the three check characters, precomputed per position (character ->
 # value x weight) so that a sum is one dict lookup per character: stdnum's generic code costs
@@ -505,11 +505,7 @@ def check_business_code(raw: object) -> CodeCheck:
     again = _reclean(value)
     if value.isdigit() and len(value) in (13, 14, 15):
         return _check_reg_no(again)
-    if again.isascii() and again.isalnum():
-        # _check_uscc(again) without cleaning letters and digits once more.
-        result = _mangled(again, "uscc") if _is_mangled(again) else _uscc_shape(again)
-    else:
-        result = _check_uscc(again)
+    result = _check_uscc(again)
     if result.status == "invalid" and len(value) != 18 and not _is_mangled(again):
         return CodeCheck(
             value,
@@ -523,9 +519,7 @@ def check_business_code(raw: object) -> CodeCheck:
 
 def entity_kind_from_uscc(code: object) -> str:
     """company (91), individual business (92), farmers' cooperative (93) or other."""
-    if code.__class__ is str and code.isascii() and code.isalnum():
-        return USCC_ENTITY_KINDS.get(code[:2].upper(), "other")  # clean_code(code)[:2]
-    return USCC_ENTITY_KINDS.get(clean_code(code)[:2], "other")
+    return _USCC_ENTITY_KINDS.get(clean_code(code)[:2], "other")
 
 
 def entity_kind_from_reg_no(reg_no: object) -> str:

@@ -125,7 +125,10 @@ def _compact(text: object) -> str:
     # normalize_text without any space, brackets unified.
     if text is None:
         return ""
-    value = _normal(text, "")
+    return _unified_brackets(_normal(text, ""))
+
+
+def _unified_brackets(value: str) -> str:
     return value.translate(_BRACKETS) if _OTHER_BRACKETS.search(value) else value
 
 
@@ -268,9 +271,7 @@ def normalize_address_text(text: object) -> tuple[str, NormalizedAddress]:
     # _compact(text): normalize_text joins the same words with a space where it joins them
     # with nothing.
     compact = line.replace(" ", "") if " " in line else line
-    if _OTHER_BRACKETS.search(compact):
-        compact = compact.translate(_BRACKETS)
-    return line, _split_address(compact)
+    return line, _split_address(_unified_brackets(compact))
 
 
 def _split_address(compact: str) -> NormalizedAddress:

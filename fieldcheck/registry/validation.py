@@ -424,8 +424,7 @@ def validate_records(
         if phones[index] is not None:
             fields["phones"] = phones[index]
         if uscc:
-            # entity_kind_from_uscc(uscc), whose cleaning a checked credit code does not need.
-            fields["entity_kind"] = codes.USCC_ENTITY_KINDS.get(uscc[:2], "other")
+            fields["entity_kind"] = codes.entity_kind_from_uscc(uscc)
 
         name_key = name_keys[index]
         source_key = (
